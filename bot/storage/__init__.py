@@ -1,0 +1,1 @@
+"""Storage: one SQLAlchemy async implementation for SQLite and PostgreSQL."""
