@@ -160,9 +160,11 @@ class WebSettings(_Section):
 
 class ConsoleSettings(_Section):
     enabled: Literal["auto", "on", "off"] = "auto"   # auto: on when no platform token is set
+    output: str | None = None                          # a file to append alerts to; default stdout
 
 
 class Settings(_Section):
+    instance_id: str | None = None          # unique per running instance; default host name
     database: DatabaseSettings = DatabaseSettings()
     feeds: FeedsSettings = FeedsSettings()
     fetch: FetchSettings = FetchSettings()

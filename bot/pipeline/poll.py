@@ -20,7 +20,7 @@ import os
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Awaitable, Callable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import structlog
 
@@ -30,15 +30,17 @@ from bot.ports import Fetcher
 from bot.settings import FeedsSettings
 from bot.storage.sql import SqlStorage
 from bot.storage.tx import SqlTx
-from bot.types import Feed, Fetched, FetchFailed, Item, NotModified, ParsedFeed
+from bot.types import Feed, Fetched, FetchFailed, Item, ItemData, NotModified, ParsedFeed
 
 log = structlog.get_logger(__name__)
 
 class Processor(Protocol):
     """Turns newly stored items into matches, stories and outbox rows, inside the poll's transaction."""
 
+    async def prepare(self, feed: Feed, items: Sequence[ItemData], known: dict[str, str]) -> Any: ...
+
     async def process(self, tx: SqlTx, feed: Feed, new: Sequence[Item], updated: Sequence[Item],
-                      now: datetime) -> None: ...
+                      now: datetime, prepared: Any) -> None: ...
 
 
 @dataclass
@@ -94,21 +96,20 @@ class Poller:
         self.owner = owner
         self.clock = clock
         self.concurrency = concurrency
+        # long enough for the slowest fetch of a batch; a crashed instance's feeds come back after it
+        self.lease_s = 600.0
 
     async def poll_due(self, *, ignore_schedule: bool = False, batch: int = 500,
                        on_outcome: Callable[[FeedOutcome], Awaitable[None] | None] | None = None) -> PollStats:
         """Poll every feed due now (all enabled feeds with `ignore_schedule`), then return."""
         stats = PollStats()
-        seen: set[int] = set()
+        started = self.clock()
         while True:
-            now = self.clock()
             claimed = await self.storage.claim_due_feeds(
-                now=now, owner=self.owner, lease_s=self.settings.max_interval, limit=batch,
-                ignore_schedule=ignore_schedule)
-            claimed = [f for f in claimed if f.id not in seen]
+                now=self.clock(), owner=self.owner, lease_s=self.lease_s, limit=batch,
+                ignore_schedule=ignore_schedule, checked_before=started)
             if not claimed:
                 return stats
-            seen.update(f.id for f in claimed)
             sem = asyncio.Semaphore(self.concurrency)
 
             async def one(feed: Feed) -> None:
@@ -148,6 +149,7 @@ class Poller:
             plan = self._plan(feed, res, now, ())
             async with self.storage.begin() as tx:
                 await tx.update_feed(feed.id, **self._ok_values(res, plan, now))
+                await self._recovered(tx, feed, plan, now)
             bound.debug("feed_unchanged", status=res.status)
             return FeedOutcome(feed, "unchanged", status=res.status)
         parsed = await self._parse(res)
@@ -157,12 +159,13 @@ class Poller:
                                                         reason=f"not a readable feed: {parsed.error}"), bound)
         if parsed.warning:
             bound.info("feed_recovered", warning=parsed.warning, parser=parsed.parser)
+        prepared = await self._prepare(feed, parsed)
         now = self.clock()
         plan = self._plan(feed, res, now, [i.published for i in parsed.items if i.published], parsed.ttl_s)
         async with self.storage.begin() as tx:
             new, updated = await tx.store_items(feed.id, parsed.items, now=now)
             if self.processor is not None and (new or updated):
-                await self.processor.process(tx, feed, new, updated, now)
+                await self.processor.process(tx, feed, new, updated, now, prepared)
             values = self._ok_values(res, plan, now)
             values.update(body_hash=body_hash)
             if parsed.title and not feed.title:
@@ -172,10 +175,19 @@ class Poller:
             if new:
                 values["last_new_item_at"] = now
             await tx.update_feed(feed.id, **values)
+            await self._recovered(tx, feed, plan, now)
         bound.info("feed_polled", status=res.status, items=len(parsed.items), new=len(new),
                    updated=len(updated), parser=parsed.parser)
         return FeedOutcome(feed, "ok", new=new, updated=updated, status=res.status,
                            parsed_items=len(parsed.items))
+
+    async def _prepare(self, feed: Feed, parsed: ParsedFeed):
+        """Match and summarize unseen items before the write transaction (see pipeline.process)."""
+        if self.processor is None or not parsed.items:
+            return None
+        async with self.storage.read() as tx:
+            known = await tx.known_items(feed.id, [i.key for i in parsed.items])
+        return await self.processor.prepare(feed, parsed.items, {k: h for k, (_, h) in known.items()})
 
     async def _not_modified(self, feed: Feed, res: NotModified, bound) -> FeedOutcome:
         now = self.clock()
@@ -184,6 +196,7 @@ class Poller:
         values["last_status"] = 304
         async with self.storage.begin() as tx:
             await tx.update_feed(feed.id, **values)
+            await self._recovered(tx, feed, plan, now)
         bound.debug("feed_not_modified")
         return FeedOutcome(feed, "not_modified", status=304)
 
@@ -196,8 +209,7 @@ class Poller:
         async with self.storage.begin() as tx:
             if plan.notify_operator:
                 await tx.record_event(kind="feed_failing", subject=feed.url, now=now,
-                                      message=f"{feed.url} has failed {plan.error_count} times since "
-                                              f"{plan.error_since:%Y-%m-%d %H:%M} UTC: {res.reason}")
+                                      message=plan.notice or f"{feed.url} keeps failing: {res.reason}")
                 values["operator_notified_at"] = now
             if plan.disable:
                 values["enabled"] = False
@@ -206,11 +218,17 @@ class Poller:
                       error_count=plan.error_count, next_check_at=plan.next_check_at.isoformat())
         return FeedOutcome(feed, "failed", error=res.reason, status=res.status)
 
+    @staticmethod
+    async def _recovered(tx: SqlTx, feed: Feed, plan, now: datetime) -> None:
+        if plan.notify_operator and plan.notice:
+            await tx.record_event(kind="feed_recovered", subject=feed.url, message=plan.notice, now=now)
+
     def _plan(self, feed: Feed, res, now: datetime, dates: Sequence[datetime], ttl_s: int | None = None):
         s = self.settings
         return next_check(now=now, feed=feed, result=res, item_dates=list(dates), ttl_s=ttl_s,
                           default_interval_s=int(s.default_interval), min_interval_s=int(s.min_interval),
-                          max_interval_s=int(s.max_interval), max_backoff_s=int(s.max_backoff))
+                          max_interval_s=int(s.max_interval), max_backoff_s=int(s.max_backoff),
+                          notify_after_errors=s.notify_after_errors, jitter=0.1)
 
     @staticmethod
     def _ok_values(res, plan, now: datetime) -> dict:

@@ -114,10 +114,15 @@ class SqlStorage:
         return row_to_feed(row) if row else None
 
     async def claim_due_feeds(self, *, now: datetime, owner: str, lease_s: float, limit: int,
-                              ignore_schedule: bool = False) -> list[Feed]:
-        """Lease up to `limit` due feeds to `owner` so no other instance fetches them meanwhile."""
+                              ignore_schedule: bool = False, checked_before: datetime | None = None) -> list[Feed]:
+        """Lease up to `limit` due feeds to `owner` so no other instance fetches them meanwhile.
+
+        `checked_before` skips feeds checked since then (one pass over all feeds claims each once).
+        """
         due = and_(feeds.c.enabled.is_(True),
                    or_(feeds.c.lease_until.is_(None), feeds.c.lease_until < now))
+        if checked_before is not None:
+            due = and_(due, or_(feeds.c.last_checked_at.is_(None), feeds.c.last_checked_at < checked_before))
         if not ignore_schedule:
             due = and_(due, or_(feeds.c.next_check_at.is_(None), feeds.c.next_check_at <= now))
         query = select(feeds.c.id).where(due).order_by(feeds.c.next_check_at.nulls_first(), feeds.c.id).limit(limit)

@@ -15,6 +15,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.storage.models import feeds, items, operator_events
+from bot.storage.tx_delivery import DeliveryQueries
 from bot.types import Feed, FeedConfig, Item, ItemData
 
 
@@ -48,7 +49,7 @@ def row_to_item(r: Mapping[str, Any]) -> Item:
     )
 
 
-class SqlTx:
+class SqlTx(DeliveryQueries):
     def __init__(self, conn: AsyncConnection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
