@@ -7,9 +7,9 @@ Implementations name their technology (`AiohttpFetcher`, `SqlStorage`,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, Sequence
 
-from bot.types import Brief, Feed, FetchResult, OutboxMessage, SendResult
+from bot.types import Brief, Feed, FetchResult, OutboxMessage, SendResult, SourceRef
 
 
 class Fetcher(Protocol):
@@ -34,10 +34,14 @@ class Sender(Protocol):
 
 
 class Summarizer(Protocol):
-    """Turns a story's text into a Brief. The default is pure and offline."""
+    """Turns a story's text into a Brief. The default is pure and offline
+    (bot.core.summarize.summarize); bot.adapters.llm.LlmSummarizer falls back to it."""
 
-    async def summarize(self, *, title: str, text: str, context: tuple[str, ...],
-                        language: str | None) -> Brief: ...
+    async def summarize(self, *, title: str, text: str, context: Sequence[str] = (),
+                        matched_terms: Sequence[str] = (), language: str | None = None,
+                        zoom_out: Sequence[tuple[str, str | None]] = (), sources: Sequence[SourceRef] = (),
+                        link: str | None = None, published: datetime | None = None,
+                        watchlist: str | None = None) -> Brief: ...
 
 
 class Clock(Protocol):

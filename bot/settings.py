@@ -111,7 +111,7 @@ class RouteSettings(_Section):
 
 class StoriesSettings(_Section):
     window: float = 72 * 3600
-    threshold: float = Field(default=0.5, gt=0, le=1)
+    threshold: float = Field(default=0.32, gt=0, le=1)
     updates: Literal["off", "on"] = "off"
     _v = _dur("window")
 

@@ -26,7 +26,7 @@ from bot.core.summarize import summarize as extractive_summarize
 from bot.core.timing import TimingError, next_digest_at, parse_digest, parse_quiet, parse_zone, quiet_until
 from bot.settings import StoriesSettings
 from bot.storage.tx import SqlTx
-from bot.storage.tx_delivery import StoryRow, Subscription
+from bot.storage.tx_delivery import Subscription
 from bot.types import Brief, Feed, Item, ItemData, Match, SourceRef
 
 log = structlog.get_logger(__name__)
@@ -95,12 +95,14 @@ class StoryProcessor:
             await self._matched(tx, feed, item, p, now)
 
     async def _refresh_index(self, tx: SqlTx, now: datetime) -> None:
+        """Bring the in-memory index up to date with the stories' items (ours and other instances')."""
         window = timedelta(seconds=self.settings.window)
         since = self._watermark or (now - window)
-        for s in await tx.recent_stories(since):
-            sig = _signature(s)
-            if sig is not None:
-                self.index.add(s.id, sig, s.last_item_at)
+        for item_id, story_id, raw, published in await tx.story_items_since(since):
+            try:
+                self.index.add(item_id, story_id, Signature.from_bytes(raw), published or now)
+            except SignatureError:
+                continue
         self.index.prune(now, window)
         self._watermark = now
 
@@ -122,19 +124,18 @@ class StoryProcessor:
             story_id = await tx.create_story(title=brief.headline, link=item.link, watchlists=watchlists,
                                              signature=sig.to_bytes(), brief=brief_to_dict(brief), source=source,
                                              now=now)
-            self.index.add(story_id, sig, published)
             await self._route(tx, story_id, brief, p.matches, now, kind="alert")
             log.info("story_opened", story_id=story_id, feed_url=feed.url, title=item.title[:120],
                      watchlists=watchlists)
         else:
             await self._joined(tx, feed, item, story_id, brief, p, source, watchlists, now)
+        self.index.add(item.id, story_id, sig, published)
         await tx.insert_matches(item.id, story_id, p.matches, now)
-        await tx.link_item_to_story(item.id, story_id)
+        await tx.link_item_to_story(item.id, story_id, sig.to_bytes())
 
     async def _joined(self, tx: SqlTx, feed: Feed, item: Item, story_id: int, brief: Brief, p: Prepared,
                       source: dict, watchlists: list[str], now: datetime) -> None:
-        story = next((s for s in await tx.recent_stories(now - timedelta(seconds=self.settings.window))
-                      if s.id == story_id), None)
+        story = await tx.story(story_id)
         if story is None:
             return
         update = self.settings.updates == "on" and is_material_update(
@@ -190,15 +191,6 @@ def _outbox_row(sub: Subscription, story_id: int, brief: Brief, found: Sequence[
 
 def digest_due(sub: Subscription, now: datetime) -> datetime:
     return next_digest_at(now, parse_digest(sub.digest or "daily 08:00"), parse_zone(sub.timezone))
-
-
-def _signature(s: StoryRow) -> Signature | None:
-    if not s.signature:
-        return None
-    try:
-        return Signature.from_bytes(bytes(s.signature))
-    except SignatureError:
-        return None
 
 
 def _terms(found: Sequence[Match]) -> list[str]:

@@ -91,10 +91,12 @@ items = Table(
     Column("updated_at", DateTime(timezone=True)),
     Column("content_hash", String(64), nullable=False),
     Column("story_id", Id, ForeignKey("stories.id", ondelete="SET NULL")),
+    Column("signature", LargeBinary),           # near-duplicate signature (matched items only)
     Column("processed", Boolean, nullable=False, default=False),
     UniqueConstraint("feed_id", "key", name="uq_items_feed_key"),
     Index("ix_items_first_seen", "first_seen_at"),
     Index("ix_items_unprocessed", "processed", "id"),
+    Index("ix_items_story", "story_id"),
 )
 
 matches = Table(

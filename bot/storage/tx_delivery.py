@@ -14,7 +14,7 @@ from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage.models import matches, muted_stories, outbox, stories, subscriptions
+from bot.storage.models import items, matches, muted_stories, outbox, stories, subscriptions
 from bot.types import Match
 
 
@@ -111,9 +111,21 @@ class DeliveryQueries:
             values.update(brief=brief, version=story.version + 1)
         await self.conn.execute(update(stories).where(stories.c.id == story.id).values(**values))
 
-    async def link_item_to_story(self, item_id: int, story_id: int) -> None:
-        from bot.storage.models import items
-        await self.conn.execute(update(items).where(items.c.id == item_id).values(story_id=story_id, processed=True))
+    async def link_item_to_story(self, item_id: int, story_id: int, signature: bytes) -> None:
+        await self.conn.execute(update(items).where(items.c.id == item_id).values(
+            story_id=story_id, signature=signature, processed=True))
+
+    async def story_items_since(self, since: datetime) -> list[tuple[int, int, bytes, datetime]]:
+        """(item id, story id, signature, published) of recent items that belong to a story."""
+        rows = await self.conn.execute(
+            select(items.c.id, items.c.story_id, items.c.signature, items.c.published_at)
+            .where(items.c.first_seen_at >= since, items.c.story_id.is_not(None), items.c.signature.is_not(None))
+            .order_by(items.c.id))
+        return [(i, s, bytes(sig), _utc(p)) for i, s, sig, p in rows]
+
+    async def story(self, story_id: int) -> StoryRow | None:
+        row = (await self.conn.execute(select(stories).where(stories.c.id == story_id))).mappings().first()
+        return row_to_story(row) if row else None
 
     async def zoom_out(self, watchlists: Sequence[str], *, since: datetime, exclude: int | None,
                        limit: int = 3) -> list[tuple[str, str | None]]:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-25 18:25:04.908571
+Create Date: 2026-11-25 18:35:53.418779
 """
 from __future__ import annotations
 
@@ -116,6 +116,7 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('story_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('signature', sa.LargeBinary(), nullable=True),
     sa.Column('processed', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['feed_id'], ['feeds.id'], name=op.f('fk_items_feed_id_feeds'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['story_id'], ['stories.id'], name=op.f('fk_items_story_id_stories'), ondelete='SET NULL'),
@@ -124,6 +125,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.create_index('ix_items_first_seen', ['first_seen_at'], unique=False)
+        batch_op.create_index('ix_items_story', ['story_id'], unique=False)
         batch_op.create_index('ix_items_unprocessed', ['processed', 'id'], unique=False)
 
     op.create_table('muted_stories',
@@ -190,6 +192,7 @@ def downgrade() -> None:
     op.drop_table('muted_stories')
     with op.batch_alter_table('items', schema=None) as batch_op:
         batch_op.drop_index('ix_items_unprocessed')
+        batch_op.drop_index('ix_items_story')
         batch_op.drop_index('ix_items_first_seen')
 
     op.drop_table('items')
