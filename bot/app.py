@@ -211,7 +211,7 @@ class App:
             await web.cleanup()
 
     def poll_every(self) -> float:
-        return max(5.0, min(60.0, self.config.settings.feeds.min_interval / 10))
+        return max(0.1, self.config.settings.feeds.tick)
 
     async def poll_tick(self) -> None:
         self._busy += 1

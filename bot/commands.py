@@ -212,7 +212,7 @@ def check_config(args: argparse.Namespace) -> int:
 
 
 def _watchlist_problems(config: Config) -> list[str]:
-    from bot.watchlists import load_watchlist_dir
+    from bot.pipeline.rules import load_watchlist_dir
     _, problems = load_watchlist_dir(config.resolve(config.settings.watchlists.dir))
     return [str(p) for p in problems]
 

@@ -71,7 +71,8 @@ class FeedsSettings(_Section):
     max_interval: float = 86400
     max_backoff: float = 6 * 3600
     notify_after_errors: int = Field(default=10, ge=1)
-    _v = _dur("default_interval", "min_interval", "max_interval", "max_backoff")
+    tick: float = 10                     # how often `run` looks for due feeds
+    _v = _dur("default_interval", "min_interval", "max_interval", "max_backoff", "tick")
 
 
 class FetchSettings(_Section):
