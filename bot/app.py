@@ -96,6 +96,10 @@ class App:
         await self.rules.subscriptions_changed()
         self.processor = StoryProcessor(self.rules, stories=s.stories, summarize=self._summarizer())
         self.build_poller(self.processor)
+        from bot.adapters.article import ArticleFetcher
+        self.processor.articles = ArticleFetcher(
+            self.fetcher, executor=self.parse_pool, timeout_s=s.summarizer.full_text_timeout,
+            max_body_bytes=min(5 * 1024 * 1024, s.fetch.max_body_bytes))
         self.senders = self._senders()
         self.dispatcher = Dispatcher(self.storage, self.senders, settings=s.delivery, owner=self.owner,
                                      clock=utcnow)

@@ -5,17 +5,19 @@
                                          one outbox row per destination that wants it
 
 Summarizing happens before the transaction so that a slow summarizer (the
-optional LLM) never holds the database's write lock; what needs the database
+optional LLM) or an article page (feeds with `full_text: true`, see
+`article_texts`) never holds the database's write lock; what needs the database
 (clustering against recent stories, Zoom out, routing) happens inside it, so
 items, matches, stories and outbox rows commit together or not at all.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
 from urllib.parse import urlsplit
 
 import structlog
@@ -28,6 +30,9 @@ from bot.settings import StoriesSettings
 from bot.storage.tx import SqlTx
 from bot.storage.tx_delivery import Subscription
 from bot.types import Brief, Feed, Item, ItemData, Match, SourceRef
+
+if TYPE_CHECKING:
+    from bot.adapters.article import ArticleFetcher
 
 log = structlog.get_logger(__name__)
 
@@ -47,30 +52,39 @@ class Prepared:
 class StoryProcessor:
     """Implements pipeline.poll.Processor."""
 
-    def __init__(self, rules, *, stories: StoriesSettings, summarize: SummarizeFn = extractive) -> None:
+    def __init__(self, rules, *, stories: StoriesSettings, summarize: SummarizeFn = extractive,
+                 articles: ArticleFetcher | None = None) -> None:
         self.rules = rules                  # bot.pipeline.rules.RuleBook: .matcher, .context_for(match)
         self.settings = stories
         self.summarize = summarize
+        self.articles = articles            # None: briefs always come from the feed's own text
         self.index = StoryIndex()
         self._watermark: datetime | None = None
 
     # ------------------------------------------------------------------ before the transaction
 
     async def prepare(self, feed: Feed, items: Sequence[ItemData], known: dict[str, str]) -> dict[str, Prepared]:
-        """Match items that are new or edited; summarize the ones that matched."""
+        """Match items that are new or edited; summarize the ones that matched.
+
+        Matching always reads title + summary; only the summarizer gets the article's
+        full text (full_text feeds), so what matches does not depend on a page fetch.
+        """
         out: dict[str, Prepared] = {}
         matcher = self.rules.matcher
+        matched: list[tuple[ItemData, list[Match]]] = []
         for d in items:
             if known.get(d.key) == d.content_hash:
                 continue
             found = matcher.match(d.title, d.summary, language=d.language or feed.language)
-            if not found:
-                continue
-            out[d.key] = Prepared(tuple(found), await self._brief(feed, d, found))
+            if found:
+                matched.append((d, found))
+        texts = await article_texts(self.articles, feed, [d for d, _ in matched])
+        for (d, found), text in zip(matched, texts):
+            out[d.key] = Prepared(tuple(found), await self._brief(feed, d, found, text))
         return out
 
-    async def _brief(self, feed: Feed, d: ItemData, found: Sequence[Match]) -> Brief:
-        kwargs = dict(title=d.title, text=d.summary, context=self.rules.context_for(found),
+    async def _brief(self, feed: Feed, d: ItemData, found: Sequence[Match], text: str) -> Brief:
+        kwargs = dict(title=d.title, text=text, context=self.rules.context_for(found),
                       matched_terms=_terms(found), language=d.language or feed.language, link=d.link,
                       published=d.published, watchlist=_first_watchlist(found))
         try:
@@ -167,6 +181,23 @@ class StoryProcessor:
             rows.append(_outbox_row(sub, story_id, brief, found, now, kind=kind, version=version))
         inserted = await tx.enqueue(rows)
         log.info("story_routed", story_id=story_id, kind=kind, destinations=len(rows), queued=inserted)
+
+
+async def article_texts(articles: ArticleFetcher | None, feed: Feed, items: Sequence[ItemData]) -> list[str]:
+    """The text to summarize for each item: its summary, or — for a `full_text` feed — the
+    main text of its article page when that is longer (a teaser feed). Pages are fetched
+    concurrently (the fetcher's per-host limit keeps that polite); a page that fails gives
+    None and the summary is used, so a broken site never holds up an alert."""
+    if articles is None or not feed.full_text:
+        return [d.summary for d in items]
+
+    async def one(d: ItemData) -> str:
+        if not d.link:
+            return d.summary
+        full = await articles.full_text(d.link, allow_private=feed.allow_private, feed_url=feed.url)
+        return full if full and len(full) > len(d.summary) else d.summary
+
+    return list(await asyncio.gather(*(one(d) for d in items)))
 
 
 def _outbox_row(sub: Subscription, story_id: int, brief: Brief, found: Sequence[Match], now: datetime, *,
