@@ -189,7 +189,7 @@ class App:
             from bot.adapters.telegram import TelegramInbound
             tg = TelegramInbound(token=sec.telegram_bot_token, base_url=s.telegram.api_base_url,
                                  router=self.commands, operators=set(s.telegram.operators), mode=s.telegram.mode,
-                                 webhook_url=s.telegram.webhook_url)
+                                 webhook_url=s.telegram.webhook_url, webhook_secret=sec.telegram_webhook_secret)
             await tg.start()
             self.inbound.append(tg)
         if sec.slack_bot_token and (sec.slack_app_token or sec.slack_signing_secret):

@@ -187,6 +187,7 @@ class Secrets:
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
     llm_api_key: str | None = None
+    telegram_webhook_secret: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "Secrets":
@@ -196,6 +197,7 @@ class Secrets:
             slack_app_token=env.get("SLACK_APP_TOKEN") or None,
             slack_signing_secret=env.get("SLACK_SIGNING_SECRET") or None,
             llm_api_key=env.get("NEWSBOT_LLM_API_KEY") or None,
+            telegram_webhook_secret=env.get("TELEGRAM_WEBHOOK_SECRET") or None,
         )
 
 

@@ -99,3 +99,28 @@ async def storage(db_url):
     s = await SqlStorage.open(db_url, upgrade=False)
     yield s
     await s.close()
+
+
+@pytest.fixture
+def watchlist_dir(tmp_path) -> Path:
+    """A watchlist directory holding the shipped central-asia watchlist."""
+    d = tmp_path / "watchlists"
+    d.mkdir()
+    shutil.copy(ROOT / "config" / "watchlists" / "central-asia.yaml", d / "central-asia.yaml")
+    return d
+
+
+@pytest.fixture
+async def rulebook(storage, watchlist_dir):
+    from bot.pipeline.rules import RuleBook
+    rules = RuleBook(watchlist_dir, storage)
+    rules.load()
+    await rules.subscriptions_changed()
+    return rules
+
+
+@pytest.fixture
+async def command_router(storage, rulebook):
+    """The real command router over real storage and the shipped watchlist."""
+    from bot.chat.commands import Commands
+    return Commands(storage, rulebook)
