@@ -173,9 +173,9 @@ class App:
             senders["telegram"] = TelegramSender(token=sec.telegram_bot_token, base_url=s.telegram.api_base_url,
                                                  link_preview=s.telegram.link_preview)
         if sec.slack_bot_token:
-            from bot.adapters.slack import SlackSender
-            senders["slack"] = SlackSender(token=sec.slack_bot_token, base_url=s.slack.api_base_url,
-                                           workspace_per_minute=s.slack.workspace_per_minute)
+            from bot.adapters.slack import SlackBudget, SlackSender
+            senders["slack"] = SlackSender(sec.slack_bot_token, base_url=s.slack.api_base_url,
+                                           budget=SlackBudget(workspace_per_minute=s.slack.workspace_per_minute))
         return senders
 
     async def start_channels(self) -> None:
@@ -194,10 +194,10 @@ class App:
             self.inbound.append(tg)
         if sec.slack_bot_token and (sec.slack_app_token or sec.slack_signing_secret):
             from bot.adapters.slack import SlackInbound
-            sl = SlackInbound(bot_token=sec.slack_bot_token, app_token=sec.slack_app_token,
+            sl = SlackInbound(self.commands, bot_token=sec.slack_bot_token, app_token=sec.slack_app_token,
                               signing_secret=sec.slack_signing_secret, base_url=s.slack.api_base_url,
-                              router=self.commands, mode=s.slack.mode, who_can_change=s.slack.who_can_change,
-                              operators=set(s.slack.operators))
+                              mode=s.slack.mode, who_can_change=s.slack.who_can_change,
+                              operators=tuple(s.slack.operators))
             await sl.start()
             self.inbound.append(sl)
         if s.web.enabled:

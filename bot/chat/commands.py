@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Awaitable, Callable
+from typing import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -82,7 +82,7 @@ class Commands:
 
     def _help_text(self, ctx: ChatContext) -> str:
         cmds = COMMANDS + (OPERATOR_COMMANDS if ctx.is_operator else [])
-        return "\n".join(f"/{c} — {d}" for c, d in cmds)
+        return "\n".join(f"{_cmd(ctx, c)} — {d}" for c, d in cmds)
 
     async def _cmd_watchlists(self, ctx: ChatContext, args: str) -> Reply:
         return Reply(self._watchlist_text(), title="Watchlists")
@@ -242,6 +242,20 @@ class Commands:
                          + "\n".join(f"• {p}" for p in problems), ok=False)
         return Reply(f"Reloaded {len(self.rules.watchlists)} watchlists.")
 
+    # ------------------------------------------------------------------ Slack App Home
+
+    async def home_view_data(self, *, platform: str, user_id: str, chat_ids: Sequence[str]):
+        """Every watchlist, and the subscriptions of the channels the user is in (Slack App Home)."""
+        from bot.core.render_slack import HomeSubscription, HomeWatchlist
+        wls = [HomeWatchlist(name=w.name, description=w.description or w.title or "")
+               for w in sorted(self.rules.watchlists.values(), key=lambda w: w.name)]
+        wanted = set(chat_ids)
+        async with self.storage.read() as tx:
+            subs = [s for s in await tx.list_subscriptions(platform) if s.address in wanted]
+        return wls, [HomeSubscription(id=s.id, chat_id=s.address, target=s.watchlist or s.query or "",
+                                      mode=s.mode if s.mode == "instant" else f"digest {s.digest}", paused=s.paused)
+                     for s in subs]
+
     # ------------------------------------------------------------------ buttons
 
     async def handle_action(self, ctx: ChatContext, action: str, value: str) -> Reply:
@@ -271,6 +285,11 @@ class Commands:
         if name:
             return Reply(f"I don't know /{name[:32]}. /help lists what I can do.", ok=False)
         return Reply("I answer commands. Try /watchlists to see what you can follow, or /help.", ok=False)
+
+
+def _cmd(ctx: ChatContext, name: str) -> str:
+    """How a member types a command here: /status on Telegram, /newsbot status on Slack."""
+    return f"/newsbot {name}" if ctx.platform == "slack" else f"/{name}"
 
 
 def _split(text: str) -> tuple[str | None, str]:

@@ -40,6 +40,8 @@ async def start_web(app, host: str, port: int) -> web.AppRunner:
     for ch in getattr(app, "inbound", []):
         for method, path, handler in getattr(ch, "web_routes", lambda: [])():
             webapp.router.add_route(method, path, handler)
+        if getattr(ch, "_mode", None) == "http" and hasattr(ch, "handle_http"):
+            webapp.router.add_route("POST", "/slack/events", ch.handle_http)   # Slack HTTP mode
     runner = web.AppRunner(webapp, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, host, port)
