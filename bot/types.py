@@ -116,10 +116,10 @@ class ItemData:
 
     key: str                      # guid, else normalised link, else content hash
     title: str                    # clean text
-    summary: str                  # clean text of content (or description)
+    summary: str                  # clean text of the description (else of the content)
     link: str | None = None       # absolute, resolved against the feed's base
     guid: str | None = None
-    html: str = ""                # the original HTML of content/description, kept for later
+    html: str = ""                # the original content HTML, kept for later: NOT sanitised, escape it
     published: datetime | None = None
     updated: datetime | None = None
     author: str | None = None
@@ -137,7 +137,7 @@ class ParsedFeed:
     link: str | None = None
     language: str | None = None
     ttl_s: int | None = None      # <ttl> (minutes in RSS) converted to seconds
-    parser: str = "fast"          # "fast" | "feedparser" | "json"
+    parser: str = "fast"          # "fast" | "feedparser" | "json" | "recover"
     warning: str | None = None    # recovered with damage (bozo): what was wrong
     error: str | None = None      # nothing recovered: a readable reason
 
