@@ -54,6 +54,7 @@ class RuleBook:
         self.watchlists: dict = {}
         self._files: dict[Path, tuple[float, str | None]] = {}   # path → (mtime, watchlist name)
         self._query_rules: list[Rule] = []
+        self._current: dict[str, Rule] = {}
         self.problems: list[ConfigError] = []
         self.matcher = compile_rules([])
 
@@ -109,7 +110,7 @@ class RuleBook:
             subs = await tx.list_subscriptions()
         rules = []
         for s in subs:
-            if s.query and not s.paused:
+            if s.query:
                 rules.append(Rule(id=f"sub:{s.id}", query=s.query, watchlist=None))
         self._query_rules = rules
         self._rebuild()
@@ -117,17 +118,25 @@ class RuleBook:
     # ------------------------------------------------------------------ the matcher
 
     def _rebuild(self) -> None:
-        rules: list[Rule] = []
+        """Swap in a matcher with the current rules; only added or changed rules are compiled."""
+        rules: dict[str, Rule] = {}
         for wl in self.watchlists.values():
-            rules.extend(wl.rules())
-        rules.extend(self._query_rules)
-        self.matcher = compile_rules(rules)
+            rules.update((r.id, r) for r in wl.rules())
+        rules.update((r.id, r) for r in self._query_rules)
+        changed = [r for rid, r in rules.items() if self._current.get(rid) != r]
+        removed = [rid for rid in self._current if rid not in rules]
+        if changed or removed:
+            self.matcher = self.matcher.with_rules(added=changed, removed_ids=removed)
+            self._current = rules
+            for err in self.matcher.errors:
+                log.error("rule_invalid", rule=err.rule_id, error=str(err.error))
 
-    def context_for(self, found: Sequence[Match]) -> list[str]:
-        """The operator's "why it matters" lines for what matched (per-term lines first)."""
+    def context_for(self, found: Sequence[Match], limit: int = 2) -> list[str]:
+        """The operator's "why it matters" lines for what matched: the highest-priority rules' first,
+        at most `limit` (a brief is short; the text's own significance sentence follows them)."""
         out: list[str] = []
         for m in sorted(found, key=lambda m: -m.priority):
             for line in m.why:
                 if line not in out:
                     out.append(line)
-        return out
+        return out[:limit]
