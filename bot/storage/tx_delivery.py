@@ -86,7 +86,7 @@ class DeliveryQueries:
         rows = [dict(item_id=item_id, story_id=story_id, rule_id=m.rule_id, watchlist=m.watchlist, query=m.query,
                      explanation=[dict(term=h.term, field=h.field, text=h.text, start=h.start, end=h.end)
                                   for h in m.hits], created_at=now) for m in found]
-        await self.conn.execute(self._insert(matches).on_conflict_do_nothing(), rows)
+        await self.conn.execute(self._insert_stmt(matches).on_conflict_do_nothing(), rows)
 
     async def recent_stories(self, since: datetime) -> list[StoryRow]:
         rows = await self.conn.execute(select(stories).where(stories.c.last_item_at >= since)
@@ -204,7 +204,7 @@ class DeliveryQueries:
                                                             muted_stories.c.address == old).values(address=new))
 
     async def mute_story(self, platform: str, address: str, story_id: int, now: datetime) -> None:
-        await self.conn.execute(self._insert(muted_stories).on_conflict_do_nothing(),
+        await self.conn.execute(self._insert_stmt(muted_stories).on_conflict_do_nothing(),
                                 [dict(platform=platform, address=address, story_id=story_id, created_at=now)])
 
     async def muted(self, story_id: int) -> set[tuple[str, str]]:
@@ -218,7 +218,7 @@ class DeliveryQueries:
         """Insert outbox rows; a row whose dedupe_key exists already is skipped. Returns rows inserted."""
         if not rows:
             return 0
-        res = await self.conn.execute(self._insert(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        res = await self.conn.execute(self._insert_stmt(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
                                       .returning(outbox.c.id), list(rows))
         return len(res.all())
 
@@ -306,5 +306,5 @@ class DeliveryQueries:
                                     .values(status="digested"))
         return list(rows)
 
-    def _insert(self, table):
+    def _insert_stmt(self, table):
         return (sqlite_insert if self.dialect == "sqlite" else pg_insert)(table)
