@@ -98,8 +98,11 @@ async def run_crash_loop(tmp: Path, db_url: str, *, kills: int, feeds: int = 12,
     rng = random.Random(seed)
     report = CrashReport()
     t0 = time.monotonic()
-    # a window of 60 items: nothing falls off a feed between two polls, even across restarts
-    async with FeedServer(feeds=feeds, items=60, spacing_s=600) as srv:
+    # 30 items per feed to start, shown in a window of 200: nothing falls off a feed between
+    # two successful polls, however long the runs that were killed before polling
+    async with FeedServer(feeds=feeds, items=200, spacing_s=600) as srv:
+        srv._totals = [30] * feeds
+        srv._versions.clear()
         cfg, out = write_setup(tmp, db_url, srv, feeds)
         log = tmp / "newsbot.log"
         for _ in range(kills):
