@@ -144,6 +144,10 @@ SENTENCES = [
     ("Пойгоҳи ҳарбии 201-уми Русия дар машқ ширкат дошт.", {"201st-military-base"}),
     # false-positive traps
     ("A Tajik plov recipe won the cooking award.", set()),
+    # a capital's name alone is not security news: it needs a security or state context
+    ("A food festival opened in Dushanbe on Sunday.", set()),
+    ("В Душанбе открылся фестиваль национальной кухни.", set()),
+    ("Troops were deployed in Khorog after the clashes.", {"tajikistan"}),
     ("Tajikistan beat Lebanon 2-1 in a World Cup qualifier.", set()),
     ("The Russian consulate in Mazar-e Sharif reopened.", set()),
     ("Read more at csto.example.org.", set()),
