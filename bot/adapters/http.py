@@ -26,6 +26,10 @@ the database comes from the operator's feed lists in this version (members
 cannot add feeds), so `file://` is always allowed; a feed added by members
 later must be refused `file://` by whoever adds it.
 
+The same machinery fetches article pages for `full_text` feeds
+(`bot.adapters.article`): `fetch` takes another Accept header, a smaller body
+cap and a flag to leave failure logging to that caller.
+
 Not here: parsing, scheduling (`bot.core.schedule`), storing validators.
 """
 
@@ -37,6 +41,7 @@ import os
 import socket
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from email.utils import formatdate, parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -123,6 +128,15 @@ class _PublicOnlyResolver(AbstractResolver):
         return None     # the fetcher closes the inner resolver
 
 
+@dataclass(frozen=True, slots=True)
+class _CallOptions:
+    """Per-call settings of `fetch` (see its docstring)."""
+
+    accept: str
+    max_body_bytes: int
+    log_failures: bool
+
+
 class _HostSlot:
     __slots__ = ("sem", "users")
 
@@ -170,14 +184,19 @@ class AiohttpFetcher:
             await self._resolver.close()
             self._resolver = None
 
-    async def fetch(self, feed: Feed) -> FetchResult:
+    async def fetch(self, feed: Feed, *, accept: str = ACCEPT, max_body_bytes: int | None = None,
+                    log_failures: bool = True) -> FetchResult:
+        """Fetch `feed.url`. The keywords serve other callers of the same machinery (article
+        pages, bot.adapters.article): another Accept header, a smaller body cap (None: the
+        fetcher's), and no `feed_fetch_failed` line when the caller logs the failure itself."""
         if feed.url.startswith("file:"):
             return await self._fetch_file(feed)
         start = time.monotonic()
+        opts = _CallOptions(accept, max_body_bytes or self.max_body_bytes, log_failures)
         try:
             url = _http_url(feed.url)
         except _Refusal as exc:
-            return self._failure(exc, feed, start)
+            return self._failure(exc, feed, start, log_it=opts.log_failures)
         if self._public is None:
             self._open()
         slot = self._host_slot(url.host or "")
@@ -187,9 +206,9 @@ class AiohttpFetcher:
                 start = time.monotonic()            # queueing is not the server's fault
                 try:
                     async with asyncio.timeout(self.total_timeout_s):
-                        return await self._get(feed, url, start)
+                        return await self._get(feed, url, start, opts)
                 except Exception as exc:            # noqa: BLE001 - mapped in one place
-                    return self._failure(exc, feed, start)
+                    return self._failure(exc, feed, start, log_it=opts.log_failures)
         finally:
             slot.users -= 1
             if not slot.users and len(self._hosts) > _MAX_HOST_SLOTS:
@@ -223,10 +242,12 @@ class AiohttpFetcher:
             slot = self._hosts[host] = _HostSlot(self.per_host_concurrency)
         return slot
 
-    async def _get(self, feed: Feed, url: URL, start: float) -> FetchResult:
+    async def _get(self, feed: Feed, url: URL, start: float, opts: _CallOptions) -> FetchResult:
         session = self._private if feed.allow_private else self._public
         assert session is not None
         headers = _conditional_headers(feed)
+        if opts.accept != ACCEPT:
+            headers = {**(headers or {}), "Accept": opts.accept}
         for _hop in range(self.max_redirects + 1):
             if not feed.allow_private:
                 self._check_literal(url)
@@ -234,7 +255,7 @@ class AiohttpFetcher:
                 if resp.status in _REDIRECTS:
                     url = _redirect_target(url, resp)
                     continue
-                return await self._answer(feed, url, resp, start)
+                return await self._answer(feed, url, resp, start, opts.max_body_bytes)
         raise _Refusal("too_many_redirects",
                        f"The feed redirected more than {self.max_redirects} times (last to {url}). "
                        f"Open it in a browser and put the final address in the feed list.")
@@ -245,14 +266,14 @@ class AiohttpFetcher:
             raise _Refusal("private_address", _private_reason(host, (host,)), permanent=True)
 
     async def _answer(self, feed: Feed, url: URL, resp: aiohttp.ClientResponse,
-                      start: float) -> FetchResult:
+                      start: float, cap: int) -> FetchResult:
         status, headers = resp.status, resp.headers
         if status == 304:
             return NotModified(url=feed.url, etag=headers.get("ETag") or feed.etag,
                                last_modified=headers.get("Last-Modified") or feed.last_modified,
                                max_age_s=_max_age(headers), elapsed_s=time.monotonic() - start)
         if 200 <= status < 300:
-            body = await self._read_capped(resp)
+            body = await self._read_capped(resp, cap)
             return Fetched(url=feed.url, final_url=str(url), status=status, body=body,
                            content_type=headers.get("Content-Type"), etag=headers.get("ETag"),
                            last_modified=headers.get("Last-Modified"),
@@ -262,8 +283,8 @@ class AiohttpFetcher:
                            status=status, retry_after_s=retry_after,
                            permanent=status in (404, 410), elapsed_s=time.monotonic() - start)
 
-    async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
-        cap, length = self.max_body_bytes, resp.content_length
+    async def _read_capped(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
+        length = resp.content_length
         if length is not None and length > cap:
             raise _Refusal("too_large", _too_large_reason(cap, f"announces {length:,} bytes"),
                            status=resp.status)
@@ -293,14 +314,16 @@ class AiohttpFetcher:
         return Fetched(url=feed.url, final_url=feed.url, status=200, body=body, etag=etag,
                        last_modified=mtime, elapsed_s=elapsed)
 
-    def _failure(self, exc: BaseException, feed: Feed, start: float) -> FetchFailed:
+    def _failure(self, exc: BaseException, feed: Feed, start: float, *,
+                 log_it: bool = True) -> FetchFailed:
         """The one place where foreign errors become FetchFailed."""
         kind, reason, status, permanent = _classify(exc, feed.url, self)
         failed = FetchFailed(url=feed.url, kind=kind, reason=reason,  # type: ignore[arg-type]
                              status=status, permanent=permanent,
                              elapsed_s=time.monotonic() - start)
-        event = "feed_address_refused" if kind == "private_address" else "feed_fetch_failed"
-        log.info(event, feed_url=feed.url, kind=kind, status=status, reason=reason)
+        if log_it:
+            event = "feed_address_refused" if kind == "private_address" else "feed_fetch_failed"
+            log.info(event, feed_url=feed.url, kind=kind, status=status, reason=reason)
         return failed
 
 

@@ -10,29 +10,45 @@
 One feed's failure is a value (FetchFailed, a parse error): it is recorded on
 the feed and the batch goes on. Only bugs raise, and even those are caught per
 feed, logged with the feed's URL and recorded as the feed's error.
+
+Throughput (bench/bench_poll.py, docs/benchmarks.md):
+- a pass is a pipeline, not a series of batches: the next feeds are claimed
+  while the last ones are still being fetched and stored;
+- `concurrency` feeds are fetched and parsed at once; a feed gives its slot
+  back before it waits for its commit;
+- writes go through `GroupCommit`: many feeds' results in one transaction;
+- a body byte-identical to the last one is not parsed (feeds.body_hash);
+- a body whose items are exactly those stored last time (same keys, same
+  content hashes: a feed that only changed its <lastBuildDate>) is parsed
+  but not looked up or stored again: the poller remembers a digest of each
+  feed's last stored item list. The digest is only a shortcut for "every
+  one of these items is already stored as it is": a restart forgets it and
+  the next poll looks the items up in the database as usual.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
+import pickle
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import structlog
 
-from bot.core.parse import parse_feed
 from bot.core.schedule import next_check
 from bot.ports import Fetcher
 from bot.settings import FeedsSettings
-from bot.storage.sql import SqlStorage
+from bot.storage.sql import GroupCommit, SqlStorage
 from bot.storage.tx import SqlTx
 from bot.types import Feed, Fetched, FetchFailed, Item, ItemData, NotModified, ParsedFeed
 
 log = structlog.get_logger(__name__)
+
 
 class Processor(Protocol):
     """Turns newly stored items into matches, stories and outbox rows, inside the poll's transaction."""
@@ -87,7 +103,7 @@ class Poller:
     def __init__(self, storage: SqlStorage, fetcher: Fetcher, *, feeds_settings: FeedsSettings,
                  parse_pool: Executor | None = None, processor: Processor | None = None,
                  owner: str = "newsbot", clock: Callable[[], datetime] = utcnow,
-                 concurrency: int = 100) -> None:
+                 concurrency: int = 100, parse: Callable[..., ParsedFeed] | None = None) -> None:
         self.storage = storage
         self.fetcher = fetcher
         self.settings = feeds_settings
@@ -96,132 +112,193 @@ class Poller:
         self.owner = owner
         self.clock = clock
         self.concurrency = concurrency
+        # parse(body, *, url, content_type) -> ParsedFeed; a module-level function (it is pickled
+        # to the parse pool). The benchmark swaps in a feedparser-only parser as its baseline.
+        self.parse = parse or parse_document
+        self.writer = GroupCommit(storage)
         # long enough for the slowest fetch of a batch; a crashed instance's feeds come back after it
         self.lease_s = 600.0
+        self._stored: dict[int, bytes] = {}      # feed id -> digest of its last stored item list
 
     async def poll_due(self, *, ignore_schedule: bool = False, batch: int = 500,
                        on_outcome: Callable[[FeedOutcome], Awaitable[None] | None] | None = None) -> PollStats:
         """Poll every feed due now (all enabled feeds with `ignore_schedule`), then return."""
         stats = PollStats()
-        started = self.clock()
-        while True:
-            claimed = await self.storage.claim_due_feeds(
-                now=self.clock(), owner=self.owner, lease_s=self.lease_s, limit=batch,
-                ignore_schedule=ignore_schedule, checked_before=started)
-            if not claimed:
-                return stats
-            sem = asyncio.Semaphore(self.concurrency)
-
-            async def one(feed: Feed) -> None:
-                async with sem:
-                    outcome = await self.poll_feed(feed)
-                stats.add(outcome)
-                if on_outcome is not None:
-                    r = on_outcome(outcome)
-                    if asyncio.iscoroutine(r):
-                        await r
-
-            await asyncio.gather(*(one(f) for f in claimed))
-
-    async def poll_feed(self, feed: Feed) -> FeedOutcome:
-        bound = log.bind(feed_url=feed.url, feed_id=feed.id)
+        claimed: asyncio.Queue[Feed | None] = asyncio.Queue()
+        room = asyncio.Event()                  # set when the claimer may claim the next batch
+        claimer = asyncio.create_task(self._claim_all(claimed, room, batch, ignore_schedule))
+        fetching = asyncio.Semaphore(self.concurrency)          # fetch + parse
+        in_flight = asyncio.Semaphore(self.concurrency + self.writer.max_batch)   # bounds memory
+        running: set[asyncio.Task] = set()
         try:
-            result = await self.fetcher.fetch(feed)
-            if isinstance(result, Fetched):
-                return await self._fetched(feed, result, bound)
-            if isinstance(result, NotModified):
-                return await self._not_modified(feed, result, bound)
-            return await self._failed(feed, result, bound)
-        except Exception as exc:  # a bug: record it on the feed, keep the batch going
-            bound.exception("feed_poll_crashed")
-            failed = FetchFailed(url=feed.url, kind="network",
-                                 reason=f"internal error while polling: {exc.__class__.__name__}: {exc}")
-            try:
-                return await self._failed(feed, failed, bound)
-            except Exception:
-                bound.exception("feed_failure_not_recorded")
-                return FeedOutcome(feed, "failed", error=failed.reason)
+            while (feed := await claimed.get()) is not None:
+                if claimed.qsize() <= batch // 2:
+                    room.set()
+                await in_flight.acquire()
+                task = asyncio.create_task(self._poll_one(feed, fetching, in_flight, stats, on_outcome))
+                running.add(task)
+                task.add_done_callback(running.discard)
+            await claimer                       # raises what the claimer raised
+        finally:
+            claimer.cancel()
+            if running:
+                await asyncio.gather(*running)
+        return stats
 
-    async def _fetched(self, feed: Feed, res: Fetched, bound) -> FeedOutcome:
-        body_hash = hashlib.sha1(res.body).hexdigest()
-        now = self.clock()
-        if feed.body_hash is not None and body_hash == feed.body_hash:
+    async def _claim_all(self, out: asyncio.Queue, room: asyncio.Event, batch: int,
+                         ignore_schedule: bool) -> None:
+        """Claims the pass's feeds, the next batch when half of the last one has started; then None."""
+        started = self.clock()
+        try:
+            while claimed := await self.storage.claim_due_feeds(
+                    now=self.clock(), owner=self.owner, lease_s=self.lease_s, limit=batch,
+                    ignore_schedule=ignore_schedule, checked_before=started):
+                room.clear()
+                for feed in claimed:
+                    out.put_nowait(feed)
+                await room.wait()
+        finally:
+            out.put_nowait(None)
+
+    async def _poll_one(self, feed: Feed, fetching: asyncio.Semaphore, in_flight: asyncio.Semaphore,
+                        stats: PollStats, on_outcome) -> None:
+        try:
+            outcome = await self.poll_feed(feed, slot=fetching)
+            stats.add(outcome)
+            if on_outcome is not None:
+                r = on_outcome(outcome)
+                if asyncio.iscoroutine(r):
+                    await r
+        finally:
+            in_flight.release()
+
+    async def poll_feed(self, feed: Feed, *, slot: asyncio.Semaphore | None = None) -> FeedOutcome:
+        """Fetch, parse and store one feed. `slot` is held while fetching and parsing only."""
+        async with _Slot(slot) as held:
+            try:
+                return await self._poll(feed, held)
+            except Exception as exc:  # a bug: record it on the feed, keep the batch going
+                held.release()
+                log.exception("feed_poll_crashed", feed_url=feed.url, feed_id=feed.id)
+                failed = FetchFailed(url=feed.url, kind="network",
+                                     reason=f"internal error while polling: {exc.__class__.__name__}: {exc}")
+                try:
+                    return await self._failed(feed, failed)
+                except Exception:
+                    log.exception("feed_failure_not_recorded", feed_url=feed.url, feed_id=feed.id)
+                    return FeedOutcome(feed, "failed", error=failed.reason)
+
+    async def _poll(self, feed: Feed, held: _Slot) -> FeedOutcome:
+        result = await self.fetcher.fetch(feed)
+        if isinstance(result, Fetched):
+            body_hash = hashlib.sha1(result.body).hexdigest()
+            parsed = None
+            if feed.body_hash is None or body_hash != feed.body_hash:
+                parsed = await self._parse(result)
+            held.release()
+            result = replace(result, body=b"")      # free the body before waiting for the commit
+            return await self._fetched(feed, result, body_hash, parsed)
+        held.release()
+        if isinstance(result, NotModified):
+            return await self._not_modified(feed, result)
+        return await self._failed(feed, result)
+
+    async def _fetched(self, feed: Feed, res: Fetched, body_hash: str, parsed: Parsed | None) -> FeedOutcome:
+        if parsed is None:                          # byte-identical to the last body: not parsed
+            now = self.clock()
             plan = self._plan(feed, res, now, ())
-            async with self.storage.begin() as tx:
-                await tx.update_feed(feed.id, **self._ok_values(res, plan, now))
-                await self._recovered(tx, feed, plan, now)
-            bound.debug("feed_unchanged", status=res.status)
+            await self.writer.write(feed.id, self._ok_values(res, plan, now), work=self._recovered(feed, plan, now))
+            log.debug("feed_unchanged", feed_url=feed.url, feed_id=feed.id, status=res.status)
             return FeedOutcome(feed, "unchanged", status=res.status)
-        parsed = await self._parse(res)
-        if parsed.error:
-            bound.warning("feed_parse_failed", error=parsed.error)
+        if parsed.feed.error:
+            log.warning("feed_parse_failed", feed_url=feed.url, feed_id=feed.id, error=parsed.feed.error)
             return await self._failed(feed, FetchFailed(url=feed.url, kind="http", status=res.status,
-                                                        reason=f"not a readable feed: {parsed.error}"), bound)
-        if parsed.warning:
-            bound.info("feed_recovered", warning=parsed.warning, parser=parsed.parser)
-        prepared = await self._prepare(feed, parsed)
+                                                        reason=f"not a readable feed: {parsed.feed.error}"))
+        if parsed.feed.warning:
+            log.info("feed_recovered", feed_url=feed.url, feed_id=feed.id, warning=parsed.feed.warning,
+                     parser=parsed.feed.parser)
+        items: Sequence[ItemData] | Callable[[], Sequence[ItemData]] | None
+        if self._stored.get(feed.id) == parsed.digest or not parsed.count:
+            items = None                        # all stored as they are: nothing to look up
+        elif self.processor is not None:
+            items = parsed.items()
+        else:
+            items = parsed.items                # unpacked in the commit, not while waiting for it
+        prepared = await self._prepare(feed, items) if self.processor is not None and items else None
         now = self.clock()
-        plan = self._plan(feed, res, now, [i.published for i in parsed.items if i.published], parsed.ttl_s)
-        async with self.storage.begin() as tx:
-            new, updated = await tx.store_items(feed.id, parsed.items, now=now)
+        plan = self._plan(feed, res, now, parsed.dates, parsed.feed.ttl_s)
+        values = self._ok_values(res, plan, now)
+        values["body_hash"] = body_hash
+        if parsed.feed.title and not feed.title:
+            values["title"] = parsed.feed.title[:500]
+        if parsed.feed.link:
+            values["site_url"] = parsed.feed.link
+        new, updated = await self.writer.write(
+            feed.id, values, items=items, now=now, work=self._after_store(feed, plan, now, prepared),
+            isolate=self.processor is not None and items is not None)
+        self._stored[feed.id] = parsed.digest
+        log.info("feed_polled", feed_url=feed.url, feed_id=feed.id, status=res.status, items=parsed.count,
+                 new=len(new), updated=len(updated), parser=parsed.feed.parser)
+        return FeedOutcome(feed, "ok", new=new, updated=updated, status=res.status, parsed_items=parsed.count)
+
+    def _after_store(self, feed: Feed, plan, now: datetime, prepared: Any):
+        """What else goes into the feed's transaction once its items are stored."""
+        recovered = self._recovered(feed, plan, now)
+
+        async def after(tx: SqlTx, values: dict, new: list[Item], updated: list[Item]) -> None:
             if self.processor is not None and (new or updated):
                 await self.processor.process(tx, feed, new, updated, now, prepared)
-            values = self._ok_values(res, plan, now)
-            values.update(body_hash=body_hash)
-            if parsed.title and not feed.title:
-                values["title"] = parsed.title[:500]
-            if parsed.link:
-                values["site_url"] = parsed.link
             if new:
                 values["last_new_item_at"] = now
-            await tx.update_feed(feed.id, **values)
-            await self._recovered(tx, feed, plan, now)
-        bound.info("feed_polled", status=res.status, items=len(parsed.items), new=len(new),
-                   updated=len(updated), parser=parsed.parser)
-        return FeedOutcome(feed, "ok", new=new, updated=updated, status=res.status,
-                           parsed_items=len(parsed.items))
+            if recovered is not None:
+                await recovered(tx, values, new, updated)
+        return after
 
-    async def _prepare(self, feed: Feed, parsed: ParsedFeed):
+    async def _prepare(self, feed: Feed, items: Sequence[ItemData]):
         """Match and summarize unseen items before the write transaction (see pipeline.process)."""
-        if self.processor is None or not parsed.items:
+        if self.processor is None:
             return None
         async with self.storage.read() as tx:
-            known = await tx.known_items(feed.id, [i.key for i in parsed.items])
-        return await self.processor.prepare(feed, parsed.items, {k: h for k, (_, h) in known.items()})
+            known = await tx.known_items(feed.id, [i.key for i in items])
+        return await self.processor.prepare(feed, items, {k: h for k, (_, h) in known.items()})
 
-    async def _not_modified(self, feed: Feed, res: NotModified, bound) -> FeedOutcome:
+    async def _not_modified(self, feed: Feed, res: NotModified) -> FeedOutcome:
         now = self.clock()
         plan = self._plan(feed, res, now, ())
         values = self._ok_values(res, plan, now)
         values["last_status"] = 304
-        async with self.storage.begin() as tx:
-            await tx.update_feed(feed.id, **values)
-            await self._recovered(tx, feed, plan, now)
-        bound.debug("feed_not_modified")
+        await self.writer.write(feed.id, values, work=self._recovered(feed, plan, now))
+        log.debug("feed_not_modified", feed_url=feed.url, feed_id=feed.id)
         return FeedOutcome(feed, "not_modified", status=304)
 
-    async def _failed(self, feed: Feed, res: FetchFailed, bound) -> FeedOutcome:
+    async def _failed(self, feed: Feed, res: FetchFailed) -> FeedOutcome:
         now = self.clock()
         plan = self._plan(feed, res, now, ())
         values = dict(last_checked_at=now, next_check_at=plan.next_check_at, interval_s=plan.interval_s,
                       error_count=plan.error_count, error_since=plan.error_since, last_error=res.reason,
                       last_status=res.status, lease_owner=None, lease_until=None)
-        async with self.storage.begin() as tx:
-            if plan.notify_operator:
-                await tx.record_event(kind="feed_failing", subject=feed.url, now=now,
-                                      message=plan.notice or f"{feed.url} keeps failing: {res.reason}")
-                values["operator_notified_at"] = now
-            if plan.disable:
-                values["enabled"] = False
-            await tx.update_feed(feed.id, **values)
-        bound.warning("feed_failed", kind=res.kind, status=res.status, error=res.reason,
-                      error_count=plan.error_count, next_check_at=plan.next_check_at.isoformat())
+        if plan.disable:
+            values["enabled"] = False
+        if plan.notify_operator:
+            values["operator_notified_at"] = now
+
+        async def notify(tx: SqlTx, _values: dict, _new, _updated) -> None:
+            await tx.record_event(kind="feed_failing", subject=feed.url, now=now,
+                                  message=plan.notice or f"{feed.url} keeps failing: {res.reason}")
+        await self.writer.write(feed.id, values, work=notify if plan.notify_operator else None)
+        log.warning("feed_failed", feed_url=feed.url, feed_id=feed.id, kind=res.kind, status=res.status,
+                    error=res.reason, error_count=plan.error_count, next_check_at=plan.next_check_at.isoformat())
         return FeedOutcome(feed, "failed", error=res.reason, status=res.status)
 
     @staticmethod
-    async def _recovered(tx: SqlTx, feed: Feed, plan, now: datetime) -> None:
-        if plan.notify_operator and plan.notice:
+    def _recovered(feed: Feed, plan, now: datetime):
+        """The write that tells the operator a failing feed works again, if it did."""
+        if not (plan.notify_operator and plan.notice):
+            return None
+
+        async def recovered(tx: SqlTx, _values: dict, _new, _updated) -> None:
             await tx.record_event(kind="feed_recovered", subject=feed.url, message=plan.notice, now=now)
+        return recovered
 
     def _plan(self, feed: Feed, res, now: datetime, dates: Sequence[datetime], ttl_s: int | None = None):
         s = self.settings
@@ -237,13 +314,85 @@ class Poller:
                     error_since=None, last_error=None, last_status=getattr(res, "status", 304),
                     lease_owner=None, lease_until=None)
 
-    async def _parse(self, res: Fetched) -> ParsedFeed:
+    async def _parse(self, res: Fetched) -> Parsed:
         if self.parse_pool is None:
-            return parse_feed(res.body, url=res.final_url, content_type=res.content_type)
+            return _pack(self.parse(res.body, url=res.final_url, content_type=res.content_type), pickled=False)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.parse_pool, _parse_in_worker, res.body, res.final_url,
-                                          res.content_type)
+        return await loop.run_in_executor(self.parse_pool, _parse_in_worker, self.parse, res.body,
+                                          res.final_url, res.content_type)
 
 
-def _parse_in_worker(body: bytes, url: str, content_type: str | None) -> ParsedFeed:
+class _Slot:
+    """A semaphore permit held while fetching and parsing, given back (once) before the commit."""
+
+    __slots__ = ("sem", "held")
+
+    def __init__(self, sem: asyncio.Semaphore | None) -> None:
+        self.sem, self.held = sem, False
+
+    async def __aenter__(self) -> _Slot:
+        if self.sem is not None:
+            await self.sem.acquire()
+            self.held = True
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.sem.release()          # type: ignore[union-attr]
+
+
+_ITEM_FIELDS = tuple(f.name for f in dataclasses.fields(ItemData))
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parse result as it comes back from the pool: the feed without its items, and the items
+    still pickled, so that a document whose item list was stored last time is never unpacked.
+
+    Items travel as tuples of field values: pickling frozen slotted dataclasses field by field
+    cost about three times as much, on both sides.
+    """
+
+    feed: ParsedFeed                  # items=()
+    count: int
+    digest: bytes                     # of the (key, content hash) list
+    dates: tuple[datetime, ...]       # published dates, for the schedule
+    packed: bytes | tuple[ItemData, ...]
+
+    def items(self) -> tuple[ItemData, ...]:
+        if not isinstance(self.packed, bytes):
+            return self.packed
+        return tuple(ItemData(*fields) for fields in pickle.loads(self.packed))
+
+
+def items_digest(items: Sequence[ItemData]) -> bytes:
+    text = "\n".join(f"{d.key}\0{d.content_hash}" for d in items)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _pack(parsed: ParsedFeed, *, pickled: bool) -> Parsed:
+    items = parsed.items
+    return Parsed(feed=replace(parsed, items=()), count=len(items), digest=items_digest(items),
+                  dates=tuple(d.published for d in items if d.published),
+                  packed=_pickle_items(items) if pickled else items)
+
+
+def _pickle_items(items: Sequence[ItemData]) -> bytes:
+    return pickle.dumps([tuple(getattr(d, name) for name in _ITEM_FIELDS) for d in items],
+                        pickle.HIGHEST_PROTOCOL)
+
+
+def parse_document(body: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
+    """`bot.core.parse.parse_feed`, imported on first use: in the parse workers, so that the
+    poller's own process does not load the parsers (lxml, feedparser: about 20 MB)."""
+    from bot.core.parse import parse_feed
     return parse_feed(body, url=url, content_type=content_type)
+
+
+def _parse_in_worker(parse: Callable[..., ParsedFeed], body: bytes, url: str,
+                     content_type: str | None) -> Parsed:
+    return _pack(parse(body, url=url, content_type=content_type), pickled=True)

@@ -3,8 +3,9 @@
 What it does: opens the engine (SQLite in WAL mode with a busy timeout), hands
 out transactions (`async with storage.begin() as tx`), claims due feeds with
 leases (`FOR UPDATE SKIP LOCKED` on PostgreSQL; SQLite has one writer, so a
-process-wide lock serialises writes instead), and offers the read queries the
-CLI needs. What it does not do: decide anything. Schedules, dedupe rules and
+process-wide lock serialises writes instead), commits many feeds' poll results
+in one transaction (`GroupCommit`), and offers the read queries the CLI needs.
+What it does not do: decide anything. Schedules, dedupe rules and
 matching live in `bot.core`; the pipeline calls both.
 
 Rows come back as the frozen types of `bot.types`.
@@ -14,8 +15,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import AsyncIterator, Sequence
+from typing import AsyncIterator, Awaitable, Callable, Sequence
 
 import structlog
 from sqlalchemy import and_, event, func, or_, select, update
@@ -27,7 +29,7 @@ from bot.errors import StorageError
 from bot.storage import migrate
 from bot.storage.models import feeds, items, operator_events
 from bot.storage.tx import SqlTx, row_to_feed, utc
-from bot.types import Feed, FeedConfig
+from bot.types import Feed, FeedConfig, Item, ItemData
 
 log = structlog.get_logger(__name__)
 
@@ -163,6 +165,135 @@ class SqlStorage:
             return [dict(r) for r in rows.mappings()]
 
 
+# ---------------------------------------------------------------------- group commit
+
+# work(tx, values, new, updated): a feed's other writes (processor, operator events); it may add to values
+Work = Callable[[SqlTx, dict, list[Item], list[Item]], Awaitable[None]]
+
+
+@dataclass(eq=False, slots=True)
+class _Write:
+    feed_id: int
+    values: dict
+    items: Sequence[ItemData] | Callable[[], Sequence[ItemData]] | None
+    now: datetime | None
+    work: Work | None
+    isolate: bool
+    future: asyncio.Future
+    result: tuple[list[Item], list[Item]] = field(default_factory=lambda: ([], []))
+    error: BaseException | None = field(default=None)
+
+
+class GroupCommit:
+    """Commits the poll results of many feeds in one transaction (group commit).
+
+    `await write(feed_id, values, items=…, now=…, work=…)` stores the feed's
+    parsed items (dedupe: new, edited; `items` may be a function that returns
+    them, called in the transaction, so that the items of the feeds waiting
+    for a commit need not all be unpacked at once), runs
+    `work(tx, values, new, updated)`,
+    sets the feed row to `values`, and returns (new, updated) once all of it
+    is committed. Writes that arrive while a transaction is being committed
+    wait and go together in the next one (the first write of a batch waits
+    `window_s` for company): a busy poller commits a few times
+    per second instead of once per feed, looks up the known items of a whole
+    batch in one query, inserts their new items in one statement and updates
+    the feed rows with one executemany per set of columns.
+
+    Each feed's writes stay atomic: they are in one transaction. When a batch
+    fails it is rolled back and each of its writes is retried alone, so one
+    feed's failure is that feed's exception and nobody else's. Writes with
+    `isolate=True` (the story processor runs in them, and keeps in-memory
+    state) run alone inside a SAVEPOINT instead: a failure rolls back that
+    feed only and the batch goes on, as if it had had its own transaction.
+    Not here: what to write (bot.pipeline.poll decides).
+    """
+
+    def __init__(self, storage: SqlStorage, *, max_batch: int = 256, window_s: float = 0.01) -> None:
+        self.storage = storage
+        self.max_batch = max_batch
+        self.window_s = window_s
+        self._pending: list[_Write] = []
+        self._flusher: asyncio.Task | None = None
+        self.commits = 0                      # transactions committed (for tests and benchmarks)
+
+    async def write(self, feed_id: int, values: dict, *,
+                    items: Sequence[ItemData] | Callable[[], Sequence[ItemData]] | None = None,
+                    now: datetime | None = None, work: Work | None = None,
+                    isolate: bool = False) -> tuple[list[Item], list[Item]]:
+        w = _Write(feed_id, values, items, now, work, isolate, asyncio.get_running_loop().create_future())
+        self._pending.append(w)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        return await asyncio.shield(w.future)   # a cancelled caller does not cancel the others' commit
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(self.window_s)       # let the writes of the next few ms join this commit
+        while self._pending:
+            batch, self._pending = self._pending[:self.max_batch], self._pending[self.max_batch:]
+            try:
+                await self._commit(batch)
+            except Exception as exc:             # noqa: BLE001 - settled or retried one by one
+                if len(batch) == 1:
+                    _settle(batch[0], exc)
+                else:
+                    log.warning("group_commit_failed", feeds=len(batch), error=f"{type(exc).__name__}: {exc}")
+                    await self._one_by_one(batch)
+                continue
+            for w in batch:
+                _settle(w, w.error)
+
+    async def _one_by_one(self, batch: list[_Write]) -> None:
+        for w in batch:
+            w.result, w.error = ([], []), None
+            try:
+                await self._commit([w])
+            except Exception as exc:             # noqa: BLE001 - this feed's own failure
+                w.error = exc
+            _settle(w, w.error)
+
+    async def _commit(self, batch: list[_Write]) -> None:
+        alone = len(batch) == 1
+        async with self.storage.begin() as tx:
+            shared = [w for w in batch if alone or not w.isolate]
+            stored = await tx.store_items_many([(w.feed_id, _unpack(w.items), w.now or now_utc())
+                                                for w in shared if w.items])
+            for w in shared:
+                if w.items:
+                    w.result = stored.pop(0)
+                if w.work is not None:
+                    await w.work(tx, w.values, *w.result)
+            for w in batch:
+                if not alone and w.isolate:
+                    await self._isolated(tx, w)
+            await tx.update_feeds([(w.feed_id, w.values) for w in batch if w.error is None])
+        self.commits += 1
+
+    @staticmethod
+    async def _isolated(tx: SqlTx, w: _Write) -> None:
+        try:
+            async with tx.conn.begin_nested():
+                if w.items:
+                    w.result = await tx.store_items(w.feed_id, _unpack(w.items), now=w.now or now_utc())
+                if w.work is not None:
+                    await w.work(tx, w.values, *w.result)
+        except Exception as exc:                 # noqa: BLE001 - rolled back to the savepoint
+            w.error = exc
+
+
+def _unpack(items: Sequence[ItemData] | Callable[[], Sequence[ItemData]]) -> Sequence[ItemData]:
+    return items() if callable(items) else items
+
+
+def _settle(w: _Write, error: BaseException | None) -> None:
+    if w.future.done():
+        return
+    if error is not None:
+        w.future.set_exception(error)
+    else:
+        w.future.set_result(w.result)
+
+
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     # Take transaction control from the driver so that writers can BEGIN IMMEDIATE:
     # a deferred transaction that reads then writes can interleave with another
@@ -189,4 +320,4 @@ def now_utc() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["SqlStorage", "SqlTx", "now_utc", "utc"]
+__all__ = ["GroupCommit", "SqlStorage", "SqlTx", "now_utc", "utc"]

@@ -20,8 +20,15 @@ headers (e.g. Cache-Control) unless the route streams. The server records
 requests (count, per path, per Host header, per local address connected to,
 last headers) and the peak number in flight, overall and per Host.
 
+Two switches for benchmarks and tests (attributes too, switchable while serving),
+both for the /feeds/ and /enc/ routes:
+  conditional=False   no ETag/Last-Modified, never 304: every answer is the
+                      full, byte-identical document
+  churn=True          every answer carries a fresh <lastBuildDate> (the bytes
+                      change, the items do not); implies conditional=False
+
 Run as a process for benchmarks (prints the port on the first line):
-    python -m tests.support.feedserver --feeds 1000 --items 50 --port 0
+    python -m tests.support.feedserver --feeds 1000 --items 50 --port 0 [--churn | --no-conditional]
 
 Not a general web server: no TLS, no HTTP/2, plain RSS 2.0 only.
 """
@@ -72,6 +79,7 @@ class _Version:
     etag: str
     last_modified: str
     modified_at: datetime
+    split: int              # where a churned <lastBuildDate> goes (end of the channel head)
 
 
 class FeedServer:
@@ -79,8 +87,11 @@ class FeedServer:
 
     def __init__(self, feeds: int = 10, items: int = 20, *, host: str = "127.0.0.1",
                  port: int = 0, extra_hosts: Sequence[str] = (), spacing_s: int = 3600,
-                 sentences_per_item: int = 3, ttl_min: int | None = None) -> None:
+                 sentences_per_item: int = 3, ttl_min: int | None = None,
+                 conditional: bool = True, churn: bool = False) -> None:
         self.feeds, self.items = feeds, items
+        self.conditional, self.churn = conditional, churn     # churn implies no validators
+        self._churned = 0
         self.host, self.port, self.extra_hosts = host, port, tuple(extra_hosts)
         self.spacing_s, self.sentences_per_item, self.ttl_min = spacing_s, sentences_per_item, ttl_min
         self._totals = [items] * feeds
@@ -172,18 +183,26 @@ class FeedServer:
         if version is None:
             total = self._totals[n]
             newest = self._published(total - 1)
+            body, split = self._render(n, total)
             version = self._versions[n] = _Version(
-                total=total, body=self._render(n, total), etag=f'"f{n}-v{total}"',
-                last_modified=format_datetime(newest, usegmt=True), modified_at=newest)
+                total=total, body=body, etag=f'"f{n}-v{total}"',
+                last_modified=format_datetime(newest, usegmt=True), modified_at=newest, split=split)
         return version
 
-    def _render(self, n: int, total: int) -> bytes:
+    def _render(self, n: int, total: int) -> tuple[bytes, int]:
         ttl = f"<ttl>{self.ttl_min}</ttl>" if self.ttl_min else ""
         head = (f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
                 f"<title>Test feed {n}</title><link>https://news.example/{n}/</link>"
-                f"<description>Generated feed {n} for newsbot tests</description>{ttl}")
+                f"<description>Generated feed {n} for newsbot tests</description>{ttl}").encode()
         items = [self._render_item(n, k) for k in range(total - 1, max(-1, total - 1 - self.items), -1)]
-        return (head + "".join(items) + "</channel></rss>\n").encode()
+        return head + ("".join(items) + "</channel></rss>\n").encode(), len(head)
+
+    def _churned_body(self, version: _Version) -> bytes:
+        """The same document with a <lastBuildDate> that differs on every call."""
+        self._churned += 1
+        stamp = format_datetime(EPOCH + timedelta(seconds=self._churned), usegmt=True)
+        return b"".join((version.body[:version.split], b"<lastBuildDate>", stamp.encode(),
+                         b"</lastBuildDate>", version.body[version.split:]))
 
     def _render_item(self, n: int, k: int) -> str:
         text = " ".join(SENTENCES[(n * 31 + k * 7 + i) % len(SENTENCES)]
@@ -265,16 +284,20 @@ class FeedServer:
         if not 0 <= n < self.feeds:
             return web.Response(status=404, text="no such feed\n")
         v = self._version(n)
-        validators = {"ETag": v.etag, "Last-Modified": v.last_modified}
-        if _not_modified(request, v):
-            return web.Response(status=304, headers=validators)
+        if encoding and encoding not in ("gzip", "deflate", "br"):
+            return web.Response(status=404, text="unknown encoding\n")
+        conditional = self.conditional and not self.churn
+        headers = {"ETag": v.etag, "Last-Modified": v.last_modified} if conditional else {}
+        if conditional and _not_modified(request, v):
+            return web.Response(status=304, headers=headers)
+        if self.churn:
+            body = self._churned_body(v)
+            body = compress(body, encoding) if encoding else body
+        else:
+            body = self._encoded_body(n, encoding) if encoding else v.body
         if encoding:
-            if encoding not in ("gzip", "deflate", "br"):
-                return web.Response(status=404, text="unknown encoding\n")
-            validators["Content-Encoding"] = encoding
-            return web.Response(body=self._encoded_body(n, encoding), headers=validators,
-                                content_type="application/rss+xml")
-        return web.Response(body=v.body, headers=validators, content_type="application/rss+xml")
+            headers["Content-Encoding"] = encoding
+        return web.Response(body=body, headers=headers, content_type="application/rss+xml")
 
     def _redirect(self, request: web.BaseRequest, hops: int) -> web.Response:
         to = request.query.get("to", "/feeds/0.xml")
@@ -378,6 +401,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--sentences", type=int, default=3, help="sentences per item description")
+    mode = ap.add_mutually_exclusive_group()
+    mode.add_argument("--churn", action="store_true",
+                      help="fresh <lastBuildDate> on every answer (same items), never 304")
+    mode.add_argument("--no-conditional", dest="conditional", action="store_false",
+                      help="no ETag/Last-Modified, never 304 (byte-identical answers)")
     args = ap.parse_args(argv)
     asyncio.run(_serve(args))
 
@@ -388,7 +416,8 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     async with FeedServer(args.feeds, args.items, host=args.host, port=args.port,
-                          sentences_per_item=args.sentences) as srv:
+                          sentences_per_item=args.sentences, conditional=args.conditional,
+                          churn=args.churn) as srv:
         print(srv.port, flush=True)
         await stop.wait()
 
