@@ -267,6 +267,8 @@ class App:
             dests = [("console", "stdout")] if "console" in self.senders else []
             if "telegram" in self.senders:
                 dests += [("telegram", str(u)) for u in self.config.settings.telegram.operators]
+            if "slack" in self.senders:      # a user id as the channel: Slack posts to the app's DM with them
+                dests += [("slack", u) for u in self.config.settings.slack.operators]
             rows = [dict(dedupe_key=f"notice:{e['id']}:{p}:{a}", subscription_id=None, story_id=None, platform=p,
                          address=a, kind="notice", payload={"text": f"[{e['kind']}] {e['subject']}: {e['message']}"},
                          status="pending", not_before=utcnow(), attempts=0, created_at=utcnow())

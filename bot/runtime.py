@@ -49,9 +49,12 @@ async def run_forever(config: Config, *, exit_after: float | None = None) -> int
         except asyncio.TimeoutError:
             pass
         log.info("newsbot_stopping")
-        scheduler.shutdown(wait=False)
+        # pause, not shutdown: APScheduler's asyncio executor cancels running jobs on shutdown,
+        # which would cut the current poll short instead of letting it finish
+        scheduler.pause()
         await app.stop_channels()
         await app.wait_idle()
+        scheduler.shutdown(wait=False)
         app.dispatcher.stop()
         await dispatcher_task
     log.info("newsbot_stopped")

@@ -124,8 +124,8 @@ class Commands:
             try:
                 understood = self.rules.check_query(arg)
             except QueryError as exc:
-                return Reply(f"I could not read that query: {exc.message} at position {exc.position + 1}.\n"
-                             f"{exc.pointer()}\nSee /help for the query language, or /watchlists.", ok=False)
+                return Reply(f"I could not read that query: {exc.message} at position {exc.position + 1}:\n"
+                             f"{_marked(exc)}\nSee /help for the query language, or /watchlists.", ok=False)
             sid = await tx.add_subscription(platform=ctx.platform, address=ctx.chat_id, watchlist=None, query=arg,
                                             created_by=ctx.user_id, now=self.clock(), **_inherit(subs))
         await self.rules.subscriptions_changed()
@@ -301,6 +301,15 @@ def _split(text: str) -> tuple[str | None, str]:
         return None, text
     name = head.lstrip("/").split("@", 1)[0].lower()
     return (name if name.replace("_", "").isalnum() else None), rest.strip()
+
+
+def _marked(exc: QueryError) -> str:
+    """The query with the offending part in ⟦ ⟧. Not a caret line under it: chat apps use
+    proportional fonts and the renderers tidy spaces, so a caret would point at the wrong place."""
+    q = exc.query
+    start = min(exc.position, len(q))
+    end = min(len(q), start + exc.length)
+    return f"{q[:start]}⟦{q[start:end] or ' '}⟧{q[end:]}"
 
 
 def _inherit(subs) -> dict:
