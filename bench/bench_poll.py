@@ -8,15 +8,20 @@ scratch database on the PostgreSQL named by `--database-url`):
   1 first ingest            every feed new: N × items new items parsed and stored
   2 all 304                 every answer 304 Not Modified
   3 changed, nothing new    every answer a full document whose bytes changed (a fresh
-                            <lastBuildDate>) while its items did not: parsed, deduped;
-                            also measured without the poller's item digests, as on the
-                            first pass after a restart (every item looked up in the database)
+                            <lastBuildDate>) while its items did not: the item fingerprint
+                            (bot.core.fingerprint, kept in feeds.body_hash) matches, so the
+                            document is not parsed. Also measured: after a restart (the
+                            poller's memory cleared: the stored fingerprint still matches),
+                            and without fingerprints (`Poller.fingerprints = False`: parsed,
+                            then deduped by the in-memory item digests), and without either
+                            (every item looked up in the database)
   4 identical body          every answer a full, byte-identical document: the poller
                             skips parsing (feeds.body_hash)
 
 The baseline is the same pipeline (same fetcher, storage and item extraction)
-with only the parser swapped for feedparser (`bot.core.parse_ref`), run on
-scenarios 1 and 3. Peak memory is measured in a child process with
+with only the parser swapped for feedparser (`bot.core.parse_ref`) and the
+fingerprint skip turned off (a byte-identical body is still skipped, as before),
+run on scenarios 1 and 3. Peak memory is measured in a child process with
 `--memory-feeds` feeds configured (first ingest, then a 304 pass).
 
 All feeds live on one host (127.0.0.1), so the per-host limit is raised to the
@@ -118,6 +123,7 @@ class Pipeline:
         poller = self.app.build_poller()
         if self.baseline:
             poller.parse = feedparser_only
+            poller.fingerprints = False
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -173,7 +179,8 @@ async def scenarios(args: argparse.Namespace, tmp: Path) -> dict[str, Row]:
     rows = {key: Row(label) for key, label in [
         ("ingest", "1 first ingest"), ("ingest_fp", "1 first ingest, feedparser-only"),
         ("not_modified", "2 all 304"), ("churn", "3 changed body, nothing new"),
-        ("churn_cold", "3 … without item digests"),
+        ("churn_restart", "3 … after a restart"), ("churn_parsed", "3 … without fingerprints"),
+        ("churn_cold", "3 … without fingerprints, digests"),
         ("churn_fp", "3 changed body, feedparser-only"), ("identical", "4 identical body (hash skip)")]}
     db = ScratchDatabase(args.database_url, tmp)
     server = ServerProcess(n, k, cwd=ROOT)
@@ -202,10 +209,19 @@ async def scenarios(args: argparse.Namespace, tmp: Path) -> dict[str, Row]:
             rows["identical"].passes.append(check(await ours.run(server), unchanged=n))
 
         server.restart("--churn")
+        poller = ours.app.poller
         for _ in range(args.rounds):
-            rows["churn"].passes.append(check(await ours.run(server), ok=n, new_items=0))
+            rows["churn"].passes.append(check(await ours.run(server), unchanged=n, parsed_items=0))
+        for _ in range(args.rounds):    # the first pass after a restart: the poller's memory is empty
+            poller._stored.clear()
+            poller._dates.clear()
+            rows["churn_restart"].passes.append(check(await ours.run(server), unchanged=n, parsed_items=0))
+        poller.fingerprints = False     # parsed; the item digests spare the lookups
+        await ours.run(server)          # (the first pass fills the digests)
+        for _ in range(args.rounds):
+            rows["churn_parsed"].passes.append(check(await ours.run(server), ok=n, new_items=0))
         for _ in range(args.rounds):    # as on the first pass after a restart: every item looked up
-            ours.app.poller._stored.clear()
+            poller._stored.clear()
             rows["churn_cold"].passes.append(check(await ours.run(server), ok=n, new_items=0))
         rows["churn_fp"].passes.append(check(await fp.run(server), ok=n, new_items=0))
         await ours.__aexit__()
@@ -309,24 +325,29 @@ def report(rows: dict[str, Row], mem: dict | None, args: argparse.Namespace, loa
               + (f"   !! {row.problem}" if row.problem else ""))
     ratio_ingest = _ratio(rows["ingest"], rows["ingest_fp"])
     ratio_churn = _ratio(rows["churn"], rows["churn_fp"])
-    print(f"\nratio to the feedparser-only pipeline: first ingest {ratio_ingest:.1f}×, "
-          f"changed body {ratio_churn:.1f}× ({_ratio(rows['churn_cold'], rows['churn_fp']):.1f}× without item digests)")
+    print(f"\nratio to the feedparser-only pipeline: first ingest {ratio_ingest:.1f}×, changed body "
+          f"{ratio_churn:.1f}× ({_ratio(rows['churn_restart'], rows['churn_fp']):.1f}× after a restart, "
+          f"{_ratio(rows['churn_parsed'], rows['churn_fp']):.1f}× without fingerprints, "
+          f"{_ratio(rows['churn_cold'], rows['churn_fp']):.1f}× without fingerprints or item digests)")
     if mem:
         print(f"memory with {mem['feeds']:,} feeds configured ({mem['items']} items each): poller process peak "
               f"RSS {mem['maxrss_self'] / mb:.0f} MB over the run (first ingest {mem['ingest_peak_self'] / mb:.0f} MB, "
               f"304 pass {mem['nm_peak_self'] / mb:.0f} MB at {mem['nm_feeds_s']:,.0f} feeds/s); "
               f"with the parse workers (PSS) {max(mem['ingest_peak_total'], mem['nm_peak_total']) / mb:.0f} MB")
     t = TARGETS
-    churn, cold = rows["churn"].median("feeds_s"), rows["churn_cold"].median("feeds_s")
+    churn, restart = rows["churn"].median("feeds_s"), rows["churn_restart"].median("feeds_s")
+    parsed, cold = rows["churn_parsed"].median("feeds_s"), rows["churn_cold"].median("feeds_s")
     verdicts = [
         (f"all 304 ≥ {t['not_modified']:,} feeds/s: {rows['not_modified'].median('feeds_s'):,.0f}",
          rows["not_modified"].median("feeds_s") >= t["not_modified"], rows["not_modified"]),
-        (f"changed body, nothing new ≥ {t['churn']:,} feeds/s: {churn:,.0f} "
-         f"(first pass after a restart, without item digests: {cold:,.0f})", churn >= t["churn"], rows["churn"]),
+        (f"changed body, nothing new ≥ {t['churn']:,} feeds/s: {churn:,.0f} (after a restart {restart:,.0f}; "
+         f"parsed, without fingerprints: {parsed:,.0f}, and without item digests: {cold:,.0f})",
+         min(churn, restart) >= t["churn"], rows["churn"]),
         (f"first ingest ≥ {t['ingest_items']:,} new items/s stored: {rows['ingest'].median('stored_s'):,.0f}",
          rows["ingest"].median("stored_s") >= t["ingest_items"], rows["ingest"]),
-        (f"changed body ≥ {t['ratio']}× feedparser-only: {ratio_churn:.1f}×", ratio_churn >= t["ratio"],
-         rows["churn_fp"]),
+        (f"changed body ≥ {t['ratio']}× feedparser-only: {ratio_churn:.1f}× "
+         f"(after a restart {_ratio(rows['churn_restart'], rows['churn_fp']):.1f}×)",
+         min(ratio_churn, _ratio(rows["churn_restart"], rows["churn_fp"])) >= t["ratio"], rows["churn_fp"]),
     ]
     if mem:
         verdicts.append((f"RSS with {mem['feeds']:,} feeds < {t['rss_mb']} MB: {mem['maxrss_self'] / mb:.0f} MB "

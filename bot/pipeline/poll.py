@@ -17,17 +17,29 @@ Throughput (bench/bench_poll.py, docs/benchmarks.md):
 - `concurrency` feeds are fetched and parsed at once; a feed gives its slot
   back before it waits for its commit;
 - writes go through `GroupCommit`: many feeds' results in one transaction;
-- a body byte-identical to the last one is not parsed (feeds.body_hash);
+- a body that would parse to what the last full parse stored is not parsed
+  at all: feeds.body_hash keeps the document's item fingerprint
+  (`bot.core.fingerprint`: every byte except volatile head elements such as
+  <lastBuildDate>/<pubDate>/<updated>/<generator> and trailing comments, plus
+  the URL and the HTTP charset), written only with a successful full parse
+  and store. Equal key -> "unchanged": only the feed state (validators,
+  schedule) is written. A document the rule cannot read safely (gzip, JSON,
+  not UTF-8, odd markup) gets the SHA-1 of its bytes instead, so only a
+  byte-identical body is skipped. The key is persisted: a restart keeps the
+  skip. The schedule of a skipped poll uses the <ttl> kept in the key and the
+  item dates of the last full parse if this process made it (else the
+  stored interval is kept, as for a byte-identical body);
 - a body whose items are exactly those stored last time (same keys, same
-  content hashes: a feed that only changed its <lastBuildDate>) is parsed
-  but not looked up or stored again: the poller remembers a digest of each
-  feed's last stored item list. The digest is only a shortcut for "every
-  one of these items is already stored as it is": a restart forgets it and
-  the next poll looks the items up in the database as usual.
+  content hashes) but whose key changed is parsed but not looked up or
+  stored again: the poller remembers a digest of each feed's last stored
+  item list. The digest is only a shortcut for "every one of these items is
+  already stored as it is": a restart forgets it and the next poll looks the
+  items up in the database as usual.
 """
 
 from __future__ import annotations
 
+import array
 import asyncio
 import dataclasses
 import hashlib
@@ -40,7 +52,8 @@ from typing import Any, Awaitable, Callable, Protocol, Sequence
 
 import structlog
 
-from bot.core.schedule import next_check
+from bot.core.fingerprint import KEY_PREFIX, document_key, same_document, stored_key, stored_ttl
+from bot.core.schedule import RECENT_DATES, next_check
 from bot.ports import Fetcher
 from bot.settings import FeedsSettings
 from bot.storage.sql import GroupCommit, SqlStorage
@@ -96,14 +109,38 @@ def utcnow() -> datetime:
 def make_parse_pool(workers: int) -> Executor:
     """Parsing runs off the event loop: worker processes, or one thread on a one-core machine."""
     n = workers or (os.cpu_count() or 1)
-    return ProcessPoolExecutor(max_workers=n) if n > 1 else ThreadPoolExecutor(max_workers=1)
+    if n <= 1:
+        return ThreadPoolExecutor(max_workers=1)
+    return ProcessPoolExecutor(max_workers=n, initializer=_die_with_parent, initargs=(os.getpid(),))
+
+
+def _die_with_parent(parent: int) -> None:
+    """A parse worker must not outlive a killed newsbot (SIGKILL, OOM): on Linux the kernel
+    kills it with its parent; elsewhere a watchdog thread notices the parent is gone."""
+    import signal
+    import threading
+    import time
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)    # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:               # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
 class Poller:
     def __init__(self, storage: SqlStorage, fetcher: Fetcher, *, feeds_settings: FeedsSettings,
                  parse_pool: Executor | None = None, processor: Processor | None = None,
                  owner: str = "newsbot", clock: Callable[[], datetime] = utcnow,
-                 concurrency: int = 100, parse: Callable[..., ParsedFeed] | None = None) -> None:
+                 concurrency: int = 100, parse: Callable[..., ParsedFeed] | None = None,
+                 fingerprints: bool = True) -> None:
         self.storage = storage
         self.fetcher = fetcher
         self.settings = feeds_settings
@@ -118,7 +155,10 @@ class Poller:
         self.writer = GroupCommit(storage)
         # long enough for the slowest fetch of a batch; a crashed instance's feeds come back after it
         self.lease_s = 600.0
+        # False: skip a parse only for a byte-identical body (the benchmark's feedparser baseline)
+        self.fingerprints = fingerprints
         self._stored: dict[int, bytes] = {}      # feed id -> digest of its last stored item list
+        self._dates: dict[int, tuple[str, bytes]] = {}   # feed id -> (document key, recent item dates)
 
     async def poll_due(self, *, ignore_schedule: bool = False, batch: int = 500,
                        on_outcome: Callable[[FeedOutcome], Awaitable[None] | None] | None = None) -> PollStats:
@@ -191,24 +231,26 @@ class Poller:
     async def _poll(self, feed: Feed, held: _Slot) -> FeedOutcome:
         result = await self.fetcher.fetch(feed)
         if isinstance(result, Fetched):
-            body_hash = hashlib.sha1(result.body).hexdigest()
+            key = document_key(result.body, url=result.final_url, content_type=result.content_type,
+                               fingerprints=self.fingerprints)
             parsed = None
-            if feed.body_hash is None or body_hash != feed.body_hash:
+            if not same_document(feed.body_hash, key):
                 parsed = await self._parse(result)
             held.release()
             result = replace(result, body=b"")      # free the body before waiting for the commit
-            return await self._fetched(feed, result, body_hash, parsed)
+            return await self._fetched(feed, result, key, parsed)
         held.release()
         if isinstance(result, NotModified):
             return await self._not_modified(feed, result)
         return await self._failed(feed, result)
 
-    async def _fetched(self, feed: Feed, res: Fetched, body_hash: str, parsed: Parsed | None) -> FeedOutcome:
-        if parsed is None:                          # byte-identical to the last body: not parsed
+    async def _fetched(self, feed: Feed, res: Fetched, key: str, parsed: Parsed | None) -> FeedOutcome:
+        if parsed is None:                          # the same document as last time: not parsed
             now = self.clock()
-            plan = self._plan(feed, res, now, ())
+            plan = self._plan(feed, res, now, self._recent_dates(feed.id, key), stored_ttl(feed.body_hash))
             await self.writer.write(feed.id, self._ok_values(res, plan, now), work=self._recovered(feed, plan, now))
-            log.debug("feed_unchanged", feed_url=feed.url, feed_id=feed.id, status=res.status)
+            log.debug("feed_unchanged", feed_url=feed.url, feed_id=feed.id, status=res.status,
+                      same="items" if key.startswith(KEY_PREFIX) else "bytes")
             return FeedOutcome(feed, "unchanged", status=res.status)
         if parsed.feed.error:
             log.warning("feed_parse_failed", feed_url=feed.url, feed_id=feed.id, error=parsed.feed.error)
@@ -228,7 +270,7 @@ class Poller:
         now = self.clock()
         plan = self._plan(feed, res, now, parsed.dates, parsed.feed.ttl_s)
         values = self._ok_values(res, plan, now)
-        values["body_hash"] = body_hash
+        values["body_hash"] = stored_key(key, parsed.feed.ttl_s)
         if parsed.feed.title and not feed.title:
             values["title"] = parsed.feed.title[:500]
         if parsed.feed.link:
@@ -237,6 +279,7 @@ class Poller:
             feed.id, values, items=items, now=now, work=self._after_store(feed, plan, now, prepared),
             isolate=self.processor is not None and items is not None)
         self._stored[feed.id] = parsed.digest
+        self._dates[feed.id] = (key, _pack_dates(parsed.dates, now))
         log.info("feed_polled", feed_url=feed.url, feed_id=feed.id, status=res.status, items=parsed.count,
                  new=len(new), updated=len(updated), parser=parsed.feed.parser)
         return FeedOutcome(feed, "ok", new=new, updated=updated, status=res.status, parsed_items=parsed.count)
@@ -299,6 +342,13 @@ class Poller:
         async def recovered(tx: SqlTx, _values: dict, _new, _updated) -> None:
             await tx.record_event(kind="feed_recovered", subject=feed.url, message=plan.notice, now=now)
         return recovered
+
+    def _recent_dates(self, feed_id: int, key: str) -> Sequence[datetime]:
+        """The item dates of the last full parse of this document, if this process made it."""
+        kept = self._dates.get(feed_id)
+        if kept is None or kept[0] != key:
+            return ()
+        return [datetime.fromtimestamp(t, timezone.utc) for t in array.array("d", kept[1])]
 
     def _plan(self, feed: Feed, res, now: datetime, dates: Sequence[datetime], ttl_s: int | None = None):
         s = self.settings
@@ -367,6 +417,15 @@ class Parsed:
         if not isinstance(self.packed, bytes):
             return self.packed
         return tuple(ItemData(*fields) for fields in pickle.loads(self.packed))
+
+
+def _pack_dates(dates: Sequence[datetime], now: datetime) -> bytes:
+    """What the schedule reads of a feed's item dates (schedule.adaptive_interval): the newest
+    RECENT_DATES that are past, and up to as many still in the future, as float timestamps."""
+    stamps = sorted({d.timestamp() for d in dates}, reverse=True)
+    cut = now.timestamp()
+    recent = [t for t in stamps if t > cut][-RECENT_DATES:] + [t for t in stamps if t <= cut][:RECENT_DATES]
+    return array.array("d", recent).tobytes()
 
 
 def items_digest(items: Sequence[ItemData]) -> bytes:

@@ -9,6 +9,12 @@ optional LLM) or an article page (feeds with `full_text: true`, see
 `article_texts`) never holds the database's write lock; what needs the database
 (clustering against recent stories, Zoom out, routing) happens inside it, so
 items, matches, stories and outbox rows commit together or not at all.
+
+Cost (bench/bench_pipeline.py, docs/benchmarks.md): a `process` call reads the
+subscriptions it needs once (bot.pipeline.route.SubscriptionCache keeps them
+between calls) and recent stories once, and writes all its matches, item links
+and outbox rows with one statement each; an item that matched nothing in
+`prepare` is not matched again.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import asyncio
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 import structlog
@@ -25,10 +31,11 @@ import structlog
 from bot.core.cluster import Signature, SignatureError, StoryIndex, assign_story, is_material_update, story_signature
 from bot.core.codec import brief_to_dict
 from bot.core.summarize import summarize as extractive_summarize
-from bot.core.timing import TimingError, next_digest_at, parse_digest, parse_quiet, parse_zone, quiet_until
+from bot.core.timing import next_digest_at, parse_digest, parse_zone
+from bot.pipeline.route import OutboxPayload, Routing, SubscriptionCache, sub_ids_of
 from bot.settings import StoriesSettings
 from bot.storage.tx import SqlTx
-from bot.storage.tx_delivery import Subscription
+from bot.storage.tx_delivery import StoryRow, Subscription
 from bot.types import Brief, Feed, Item, ItemData, Match, SourceRef
 
 if TYPE_CHECKING:
@@ -37,6 +44,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 SummarizeFn = Callable[..., Awaitable[Brief]]
+PRUNE_EVERY = timedelta(minutes=5)
 
 
 async def extractive(**kwargs) -> Brief:
@@ -45,8 +53,22 @@ async def extractive(**kwargs) -> Brief:
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
+    """What `prepare` found for one matched item: its matches, its brief (None: not
+    summarized, see `StoryProcessor.prepare`) and the signature it is clustered by."""
+
     matches: tuple[Match, ...]
-    brief: Brief | None
+    brief: Brief | None = None
+    signature: Signature | None = None
+
+
+class PreparedItems(dict):
+    """What `prepare` returns: item key → Prepared, for the items that matched; `looked_at`
+    holds the keys of every item it matched against the rules (those that matched nothing
+    are not matched again in `process`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.looked_at: set[str] = set()
 
 
 class StoryProcessor:
@@ -59,29 +81,53 @@ class StoryProcessor:
         self.summarize = summarize
         self.articles = articles            # None: briefs always come from the feed's own text
         self.index = StoryIndex()
+        self.subscriptions = SubscriptionCache()
         self._watermark: datetime | None = None
+        self._pruned_at: datetime | None = None
+        self._added: set[int] = set()       # items this processor indexed since the last refresh
+        self._gone: set[int] = set()        # stories in the index that the database does not have
 
     # ------------------------------------------------------------------ before the transaction
 
-    async def prepare(self, feed: Feed, items: Sequence[ItemData], known: dict[str, str]) -> dict[str, Prepared]:
-        """Match items that are new or edited; summarize the ones that matched.
+    async def prepare(self, feed: Feed, items: Sequence[ItemData], known: dict[str, str]) -> PreparedItems:
+        """Match items that are new or edited; sign and summarize the ones that matched.
 
         Matching always reads title + summary; only the summarizer gets the article's
         full text (full_text feeds), so what matches does not depend on a page fetch.
+        With story updates off and a costly summary (the LLM summarizer, or an article page
+        to fetch), an item that will join a story we already hold is not summarized: its
+        brief would never be shown. Should it open a story after all (its story left the
+        window meanwhile), `process` summarizes its feed text then. The extractive summary
+        of feed text costs less than that forecast, so it is always made.
         """
-        out: dict[str, Prepared] = {}
+        out = PreparedItems()
         matcher = self.rules.matcher
-        matched: list[tuple[ItemData, list[Match]]] = []
+        forecast = self.settings.updates == "off" and (
+            self.summarize is not extractive or (self.articles is not None and feed.full_text))
+        todo: list[tuple[ItemData, list[Match], Signature]] = []
         for d in items:
             if known.get(d.key) == d.content_hash:
                 continue
             found = matcher.match(d.title, d.summary, language=d.language or feed.language)
-            if found:
-                matched.append((d, found))
-        texts = await article_texts(self.articles, feed, [d for d, _ in matched])
-        for (d, found), text in zip(matched, texts):
-            out[d.key] = Prepared(tuple(found), await self._brief(feed, d, found, text))
+            out.looked_at.add(d.key)
+            if not found:
+                continue
+            sig = story_signature(d.title, d.summary)
+            if forecast and self._joins(sig, d.published):
+                out[d.key] = Prepared(tuple(found), None, sig)
+            else:
+                todo.append((d, found, sig))
+        texts = await article_texts(self.articles, feed, [d for d, _, _ in todo])
+        for (d, found, sig), text in zip(todo, texts):
+            out[d.key] = Prepared(tuple(found), await self._brief(feed, d, found, text), sig)
         return out
+
+    def _joins(self, sig: Signature, published: datetime | None) -> bool:
+        """Whether the item would join a story of the index as it is now (a forecast)."""
+        if published is None or not len(self.index):
+            return False
+        return assign_story(sig, published, self._candidates(sig), threshold=self.settings.threshold,
+                            window=timedelta(seconds=self.settings.window)) is not None
 
     async def _brief(self, feed: Feed, d: ItemData, found: Sequence[Match], text: str) -> Brief:
         kwargs = dict(title=d.title, text=text, context=self.rules.context_for(found),
@@ -96,81 +142,115 @@ class StoryProcessor:
     # ------------------------------------------------------------------ in the transaction
 
     async def process(self, tx: SqlTx, feed: Feed, new: Sequence[Item], updated: Sequence[Item], now: datetime,
-                      prepared: dict[str, Prepared] | None = None) -> None:
-        prepared = prepared or {}
-        await self._refresh_index(tx, now)
+                      prepared: Mapping[str, Prepared] | None = None) -> None:
+        """Cluster and route the matched new items. Reads what it needs once per call (recent
+        stories, the subscriptions of the watchlists that matched) and writes matches, item
+        links and outbox rows with one statement each at the end."""
+        prepared = {} if prepared is None else prepared       # an empty PreparedItems still has looked_at
+        looked_at = getattr(prepared, "looked_at", ())
+        work: list[tuple[Item, Prepared]] = []
         for item in new:
             p = prepared.get(item.key)
-            if p is None:
+            if p is None and item.key not in looked_at:     # not seen by prepare
                 found = self.rules.matcher.match(item.title, item.summary, language=item.language or feed.language)
-                if not found:
-                    continue
-                p = Prepared(tuple(found), None)
-            await self._matched(tx, feed, item, p, now)
+                p = Prepared(tuple(found)) if found else None
+            if p is not None:
+                work.append((item, p))
+        await self._refresh_index(tx, now)
+        if not work:
+            return
+        batch = Routing(tx, now, [m for _, p in work for m in p.matches], self.subscriptions)
+        for item, p in work:
+            await self._matched(batch, feed, item, p)
+        await tx.insert_matches_many(batch.matches, now)
+        await tx.link_items_to_stories(batch.links)
+        inserted = await self._enqueue(tx, batch.outbox)
+        log.info("stories_routed", feed_url=feed.url, items=len(work), outbox_rows=len(batch.outbox),
+                 queued=inserted)
 
     async def _refresh_index(self, tx: SqlTx, now: datetime) -> None:
         """Bring the in-memory index up to date with the stories' items (ours and other instances')."""
         window = timedelta(seconds=self.settings.window)
         since = self._watermark or (now - window)
+        added, self._added = self._added, set()
         for item_id, story_id, raw, published in await tx.story_items_since(since):
+            if item_id in added:            # added by this processor: in the index already
+                continue
             try:
                 self.index.add(item_id, story_id, Signature.from_bytes(raw), published or now)
             except SignatureError:
                 continue
-        self.index.prune(now, window)
+        if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
+            self.index.prune(now, window)   # a scan of the whole index; assign_story checks the window anyway
+            self._pruned_at = now
         self._watermark = now
 
-    async def _matched(self, tx: SqlTx, feed: Feed, item: Item, p: Prepared, now: datetime) -> None:
-        brief = p.brief or extractive_summarize(
-            title=item.title, text=item.summary, context=self.rules.context_for(p.matches),
-            matched_terms=_terms(p.matches), language=item.language, link=item.link, published=item.published,
-            watchlist=_first_watchlist(p.matches))
-        sig = story_signature(item.title, item.summary)
+    async def _matched(self, batch: Routing, feed: Feed, item: Item, p: Prepared) -> None:
+        tx, now = batch.tx, batch.now
+        sig = p.signature or story_signature(item.title, item.summary)
         window = timedelta(seconds=self.settings.window)
         published = item.published or now
-        story_id = assign_story(sig, published, self.index.candidates(sig), window=window,
+        story_id = assign_story(sig, published, self._candidates(sig), window=window,
                                 threshold=self.settings.threshold)
         source = _source(feed, item)
         watchlists = sorted({m.watchlist for m in p.matches if m.watchlist})
-        if story_id is None:
-            zoom = await tx.zoom_out(watchlists, since=now - timedelta(days=3), exclude=None)
+        story = await tx.story(story_id) if story_id is not None else None
+        if story is None:
+            if story_id is not None:        # indexed by a transaction that was rolled back
+                self._gone.add(story_id)
+                log.warning("story_missing", story_id=story_id, feed_url=feed.url)
+            brief = p.brief or self._feed_brief(item, p.matches)
+            zoom = await batch.zoom_out(watchlists, since=now - timedelta(days=3))
             brief = dataclasses.replace(brief, zoom_out=tuple(zoom), sources=(SourceRef(**source_ref(source)),))
             story_id = await tx.create_story(title=brief.headline, link=item.link, watchlists=watchlists,
                                              signature=sig.to_bytes(), brief=brief_to_dict(brief), source=source,
                                              now=now)
-            await self._route(tx, story_id, brief, p.matches, now, kind="alert")
+            batch.story_seen(story_id, brief.headline, item.link, watchlists)
+            await self._route(batch, story_id, brief, p.matches, kind="alert")
             log.info("story_opened", story_id=story_id, feed_url=feed.url, title=item.title[:120],
                      watchlists=watchlists)
         else:
-            await self._joined(tx, feed, item, story_id, brief, p, source, watchlists, now)
+            await self._joined(batch, feed, item, story, p, source, watchlists)
         self.index.add(item.id, story_id, sig, published)
-        await tx.insert_matches(item.id, story_id, p.matches, now)
-        await tx.link_item_to_story(item.id, story_id, sig.to_bytes())
+        self._added.add(item.id)
+        batch.matches.append((item.id, story_id, p.matches))
+        batch.links.append((item.id, story_id, sig.to_bytes()))
 
-    async def _joined(self, tx: SqlTx, feed: Feed, item: Item, story_id: int, brief: Brief, p: Prepared,
-                      source: dict, watchlists: list[str], now: datetime) -> None:
-        story = await tx.story(story_id)
-        if story is None:
-            return
+    def _candidates(self, sig: Signature) -> list:
+        found = self.index.candidates(sig)
+        return [c for c in found if c.story_id not in self._gone] if self._gone else found
+
+    def _feed_brief(self, item: Item, found: Sequence[Match]) -> Brief:
+        return extractive_summarize(
+            title=item.title, text=item.summary, context=self.rules.context_for(found),
+            matched_terms=_terms(found), language=item.language, link=item.link, published=item.published,
+            watchlist=_first_watchlist(found))
+
+    async def _joined(self, batch: Routing, feed: Feed, item: Item, story: StoryRow, p: Prepared,
+                      source: dict, watchlists: list[str]) -> None:
+        tx, now, story_id = batch.tx, batch.now, story.id
         update = self.settings.updates == "on" and is_material_update(
             [story.title, *(story.brief or {}).get("go_deeper", []), (story.brief or {}).get("lede", "")],
             f"{item.title}. {item.summary}")
         new_brief = None
         if update:
             sources = [SourceRef(**source_ref(s)) for s in (*story.sources, source)]
+            brief = p.brief or self._feed_brief(item, p.matches)
             new_brief = dataclasses.replace(brief, sources=tuple(_unique_sources(sources)), is_update=True)
         await tx.add_to_story(story, watchlists=watchlists, source=source, now=now,
                               brief=brief_to_dict(new_brief) if new_brief else None)
+        batch.story_seen(story_id, story.title, story.link, (*story.watchlists, *watchlists))
         log.info("story_joined", story_id=story_id, feed_url=feed.url, title=item.title[:120], update=update)
         if new_brief is not None:
-            await self._route(tx, story_id, new_brief, p.matches, now, kind="update", version=story.version + 1)
+            await self._route(batch, story_id, new_brief, p.matches, kind="update", version=story.version + 1)
 
-    async def _route(self, tx: SqlTx, story_id: int, brief: Brief, found: Sequence[Match], now: datetime, *,
+    async def _route(self, batch: Routing, story_id: int, brief: Brief, found: Sequence[Match], *,
                      kind: str, version: int = 1) -> None:
-        sub_ids = [int(m.rule_id[4:]) for m in found if m.rule_id.startswith("sub:")]
-        subs = await tx.subscriptions_for({m.watchlist for m in found if m.watchlist}, sub_ids)
-        muted = await tx.muted(story_id) if kind == "update" else set()
-        rows, seen = [], set()
+        subs = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
+        muted = await batch.tx.muted(story_id) if kind == "update" else set()
+        seen: set[tuple[str, str]] = set()
+        before = len(batch.outbox)
+        payload = OutboxPayload(brief, story_id, found)
         for sub in sorted(subs, key=lambda s: (s.mode != "instant", s.id)):
             dest = (sub.platform, sub.address)
             if dest in seen or dest in muted:
@@ -178,9 +258,14 @@ class StoryProcessor:
             if kind == "update" and sub.mode != "instant":
                 continue
             seen.add(dest)
-            rows.append(_outbox_row(sub, story_id, brief, found, now, kind=kind, version=version))
-        inserted = await tx.enqueue(rows)
-        log.info("story_routed", story_id=story_id, kind=kind, destinations=len(rows), queued=inserted)
+            batch.outbox.append(batch.outbox_row(sub, story_id, payload, kind=kind, version=version))
+        log.info("story_routed", story_id=story_id, kind=kind, destinations=len(batch.outbox) - before)
+
+    async def _subscriptions(self, batch: Routing, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
+        return await batch.subscriptions(watchlists, sub_ids)
+
+    async def _enqueue(self, tx: SqlTx, rows: list[dict]) -> int:
+        return await tx.enqueue(rows)
 
 
 async def article_texts(articles: ArticleFetcher | None, feed: Feed, items: Sequence[ItemData]) -> list[str]:
@@ -198,26 +283,6 @@ async def article_texts(articles: ArticleFetcher | None, feed: Feed, items: Sequ
         return full if full and len(full) > len(d.summary) else d.summary
 
     return list(await asyncio.gather(*(one(d) for d in items)))
-
-
-def _outbox_row(sub: Subscription, story_id: int, brief: Brief, found: Sequence[Match], now: datetime, *,
-                kind: str, version: int) -> dict:
-    status, not_before = "pending", now
-    if sub.mode == "digest":
-        status = "digest"
-    else:
-        try:
-            until = quiet_until(now, parse_quiet(sub.quiet), parse_zone(sub.timezone)) if sub.quiet else None
-        except TimingError:
-            until = None
-        not_before = until or now
-    key = f"{kind}:{sub.platform}:{sub.address}:{story_id}" + (f":v{version}" if kind == "update" else "")
-    explanation = [m.explain() for m in found if m.watchlist == sub.watchlist or m.rule_id == f"sub:{sub.id}"]
-    payload = {"brief": brief_to_dict(brief), "story_id": story_id, "subscription_id": sub.id,
-               "explanation": explanation}
-    return dict(dedupe_key=key, subscription_id=sub.id, story_id=story_id, platform=sub.platform,
-                address=sub.address, kind=kind, payload=payload, status=status, not_before=not_before,
-                attempts=0, created_at=now)
 
 
 def digest_due(sub: Subscription, now: datetime) -> datetime:

@@ -38,7 +38,8 @@ feeds = Table(
     # HTTP caching state
     Column("etag", Text),
     Column("last_modified", Text),
-    Column("body_hash", String(64)),          # skip re-parsing a byte-identical document
+    # skip re-parsing: "f1:<item fingerprint>" or the SHA-1 of the bytes, [":<ttl s>"] (bot.core.fingerprint)
+    Column("body_hash", String(64)),
     # schedule
     Column("next_check_at", DateTime(timezone=True)),
     Column("interval_s", Integer),

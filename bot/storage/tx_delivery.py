@@ -1,21 +1,43 @@
-"""Transaction queries for matches, stories, subscriptions and the outbox.
+"""Transaction queries for matches, stories and subscriptions (the outbox's are in tx_outbox).
 
-Mixed into SqlTx. The outbox row's `dedupe_key` is unique: writing the same
-alert twice (a retried transaction, two instances racing) leaves one row.
+Mixed into SqlTx. Every change of subscriptions made here bumps
+`subscriptions_version()`, which the processor's subscription cache
+(bot.pipeline.route) checks before it trusts what it read earlier.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable, Mapping, Sequence
 
-from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import bindparam, delete, event, or_, select, update
 
 from bot.storage.models import items, matches, muted_stories, outbox, stories, subscriptions
+from bot.storage.tx_outbox import JsonText, OutboxQueries
 from bot.types import Match
+
+__all__ = ["DeliveryQueries", "JsonText", "StoryRow", "Subscription", "subscriptions_version"]
+
+
+class _Counter:
+    version = 0
+
+
+_SUBSCRIPTIONS = _Counter()
+_CHANGED_KEY = "newsbot_subscriptions_changed"
+_HOOKED_POOLS: weakref.WeakSet = weakref.WeakSet()
+
+
+def subscriptions_version() -> int:
+    """Bumped by every change of subscriptions made through these queries in this process."""
+    return _SUBSCRIPTIONS.version
+
+
+def _on_checkin(_dbapi_connection, record) -> None:
+    if record is not None and record.info.pop(_CHANGED_KEY, False):
+        _SUBSCRIPTIONS.version += 1
 
 
 def _utc(value):
@@ -74,19 +96,24 @@ def row_to_story(r: Mapping[str, Any]) -> StoryRow:
                     sources=tuple(r["sources"] or ()), version=r["version"])
 
 
-class DeliveryQueries:
+class DeliveryQueries(OutboxQueries):
     conn: Any
     dialect: str
 
     # ------------------------------------------------------------------ matches & stories
 
     async def insert_matches(self, item_id: int, story_id: int | None, found: Sequence[Match], now: datetime) -> None:
-        if not found:
-            return
+        await self.insert_matches_many([(item_id, story_id, found)], now)
+
+    async def insert_matches_many(self, entries: Sequence[tuple[int, int | None, Sequence[Match]]],
+                                  now: datetime) -> None:
+        """Matches of many items, (item id, story id, matches) each, in one statement."""
         rows = [dict(item_id=item_id, story_id=story_id, rule_id=m.rule_id, watchlist=m.watchlist, query=m.query,
                      explanation=[dict(term=h.term, field=h.field, text=h.text, start=h.start, end=h.end)
-                                  for h in m.hits], created_at=now) for m in found]
-        await self.conn.execute(self._insert_stmt(matches).on_conflict_do_nothing(), rows)
+                                  for h in m.hits], created_at=now)
+                for item_id, story_id, found in entries for m in found]
+        if rows:
+            await self.conn.execute(self._insert_stmt(matches).on_conflict_do_nothing(), rows)
 
     async def recent_stories(self, since: datetime) -> list[StoryRow]:
         rows = await self.conn.execute(select(stories).where(stories.c.last_item_at >= since)
@@ -112,15 +139,19 @@ class DeliveryQueries:
         await self.conn.execute(update(stories).where(stories.c.id == story.id).values(**values))
 
     async def link_item_to_story(self, item_id: int, story_id: int, signature: bytes) -> None:
-        await self.conn.execute(update(items).where(items.c.id == item_id).values(
-            story_id=story_id, signature=signature, processed=True))
+        await self.link_items_to_stories([(item_id, story_id, signature)])
+
+    async def link_items_to_stories(self, links: Sequence[tuple[int, int, bytes]]) -> None:
+        """Mark items processed, each with its story and signature: (item id, story id, signature)."""
+        if links:
+            await self.conn.execute(_LINK_ITEM, [dict(_id=i, _story=s, _sig=sig) for i, s, sig in links])
 
     async def story_items_since(self, since: datetime) -> list[tuple[int, int, bytes, datetime]]:
         """(item id, story id, signature, published) of recent items that belong to a story."""
         rows = await self.conn.execute(
             select(items.c.id, items.c.story_id, items.c.signature, items.c.published_at)
             .where(items.c.first_seen_at >= since, items.c.story_id.is_not(None), items.c.signature.is_not(None))
-            .order_by(items.c.id))
+            .order_by(items.c.first_seen_at, items.c.id))       # by id alone, SQLite scans the whole table
         return [(i, s, bytes(sig), _utc(p)) for i, s, sig, p in rows]
 
     async def story(self, story_id: int) -> StoryRow | None:
@@ -132,19 +163,37 @@ class DeliveryQueries:
         """Earlier stories of the same watchlists in recent days (title, link), newest first."""
         if not watchlists:
             return []
-        rows = await self.conn.execute(select(stories.c.id, stories.c.title, stories.c.link, stories.c.watchlists)
-                                       .where(stories.c.last_item_at >= since)
-                                       .order_by(stories.c.last_item_at.desc()).limit(200))
         wanted = set(watchlists)
         out = []
-        for sid, title, link, wls in rows:
-            if sid != exclude and wanted & set(wls or ()):
+        for sid, title, link, wls in await self.recent_story_heads(since, limit=200):
+            if sid != exclude and wanted.intersection(wls):
                 out.append((title, link))
                 if len(out) == limit:
                     break
         return out
 
+    async def recent_story_heads(self, since: datetime, *, limit: int
+                                 ) -> list[tuple[int, str, str | None, tuple[str, ...]]]:
+        """(id, title, link, watchlists) of the `limit` most recently active stories since `since`."""
+        rows = await self.conn.execute(select(stories.c.id, stories.c.title, stories.c.link, stories.c.watchlists)
+                                       .where(stories.c.last_item_at >= since)
+                                       .order_by(stories.c.last_item_at.desc()).limit(limit))
+        return [(sid, title, link, tuple(wls or ())) for sid, title, link, wls in rows]
+
     # ------------------------------------------------------------------ subscriptions
+
+    def _subscriptions_changed(self) -> None:
+        """Tell subscription caches (bot.pipeline.route) that their entries are stale: now, and
+        again when this transaction has ended, so that nothing read before the commit is kept."""
+        _SUBSCRIPTIONS.version += 1
+        sync = self.conn.sync_connection
+        if sync is None:
+            return
+        pool = sync.engine.pool
+        if pool not in _HOOKED_POOLS:
+            event.listen(pool, "checkin", _on_checkin)
+            _HOOKED_POOLS.add(pool)
+        sync.info[_CHANGED_KEY] = True
 
     async def subscriptions_for(self, watchlists: Iterable[str], sub_ids: Iterable[int]) -> list[Subscription]:
         wl, ids = list(set(watchlists)), list(set(sub_ids))
@@ -158,6 +207,7 @@ class DeliveryQueries:
                                mode: str = "instant", digest: str | None = None, timezone: str = "UTC",
                                quiet: str | None = None, source: str = "chat", created_by: str | None = None,
                                now: datetime, next_digest_at: datetime | None = None) -> int:
+        self._subscriptions_changed()
         res = await self.conn.execute(subscriptions.insert().returning(subscriptions.c.id).values(
             platform=platform, address=address, watchlist=watchlist, query=query, mode=mode, digest=digest,
             timezone=timezone, quiet=quiet, paused=False, source=source, created_by=created_by, created_at=now,
@@ -175,6 +225,7 @@ class DeliveryQueries:
     async def update_subscriptions(self, ids: Sequence[int], **values: Any) -> int:
         if not ids:
             return 0
+        self._subscriptions_changed()
         res = await self.conn.execute(update(subscriptions).where(subscriptions.c.id.in_(list(ids))).values(**values))
         return res.rowcount or 0
 
@@ -184,10 +235,12 @@ class DeliveryQueries:
         await self.conn.execute(update(outbox).where(outbox.c.subscription_id.in_(list(ids)),
                                                      outbox.c.status.in_(("pending", "digest")))
                                 .values(status="cancelled"))
+        self._subscriptions_changed()
         res = await self.conn.execute(delete(subscriptions).where(subscriptions.c.id.in_(list(ids))))
         return res.rowcount or 0
 
     async def pause_destination(self, platform: str, address: str, reason: str) -> int:
+        self._subscriptions_changed()
         res = await self.conn.execute(update(subscriptions).where(
             subscriptions.c.platform == platform, subscriptions.c.address == address,
             subscriptions.c.paused.is_(False)).values(paused=True, paused_reason=reason))
@@ -195,6 +248,7 @@ class DeliveryQueries:
 
     async def move_destination(self, platform: str, old: str, new: str) -> None:
         """A Telegram group became a supergroup: its subscriptions and queued messages follow it."""
+        self._subscriptions_changed()
         await self.conn.execute(update(subscriptions).where(subscriptions.c.platform == platform,
                                                             subscriptions.c.address == old).values(address=new))
         await self.conn.execute(update(outbox).where(outbox.c.platform == platform, outbox.c.address == old,
@@ -212,59 +266,10 @@ class DeliveryQueries:
                                        .where(muted_stories.c.story_id == story_id))
         return {(p, a) for p, a in rows}
 
-    # ------------------------------------------------------------------ outbox
-
-    async def enqueue(self, rows: Sequence[dict]) -> int:
-        """Insert outbox rows; a row whose dedupe_key exists already is skipped. Returns rows inserted."""
-        if not rows:
-            return 0
-        res = await self.conn.execute(self._insert_stmt(outbox).on_conflict_do_nothing(index_elements=["dedupe_key"])
-                                      .returning(outbox.c.id), list(rows))
-        return len(res.all())
-
-    async def claim_outbox(self, *, now: datetime, owner: str, lease_s: float, limit: int,
-                           platforms: Sequence[str] = ("console", "telegram", "slack")) -> list[Mapping]:
-        due = and_(outbox.c.status == "pending", outbox.c.not_before <= now, outbox.c.platform.in_(list(platforms)),
-                   or_(outbox.c.lease_until.is_(None), outbox.c.lease_until < now))
-        q = select(outbox.c.id).where(due).order_by(outbox.c.not_before, outbox.c.id).limit(limit)
-        if self.dialect != "sqlite":
-            q = q.with_for_update(skip_locked=True)
-        ids = (await self.conn.execute(q)).scalars().all()
-        if not ids:
-            return []
-        await self.conn.execute(update(outbox).where(outbox.c.id.in_(ids))
-                                .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s)))
-        rows = (await self.conn.execute(select(outbox).where(outbox.c.id.in_(ids))
-                                        .order_by(outbox.c.id))).mappings().all()
-        return list(rows)
-
-    async def record_sent(self, outbox_id: int, *, now: datetime, message_id: str | None) -> None:
-        await self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
-            status="sent", sent_at=now, platform_message_id=message_id, lease_owner=None, lease_until=None,
-            attempts=outbox.c.attempts + 1))
-
-    async def record_retry(self, outbox_id: int, *, not_before: datetime, error: str) -> None:
-        await self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
-            not_before=not_before, last_error=error, lease_owner=None, lease_until=None,
-            attempts=outbox.c.attempts + 1))
-
-    async def record_dead(self, outbox_id: int, *, error: str) -> None:
-        await self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
-            status="dead", last_error=error, lease_owner=None, lease_until=None, attempts=outbox.c.attempts + 1))
-
-    async def postpone(self, ids: Sequence[int], *, not_before: datetime) -> None:
-        """Keep a destination's later rows behind its first: release them, not before `not_before`."""
-        await self.conn.execute(update(outbox).where(outbox.c.id.in_(list(ids))).values(
-            not_before=not_before, lease_owner=None, lease_until=None))
-
-    async def hold_destination(self, platform: str, address: str) -> int:
-        """A gone destination's queued rows wait (status paused) until its subscriptions resume."""
-        res = await self.conn.execute(update(outbox).where(
-            outbox.c.platform == platform, outbox.c.address == address, outbox.c.status == "pending")
-            .values(status="paused", lease_owner=None, lease_until=None))
-        return res.rowcount or 0
+    # ------------------------------------------------------------------ outbox (and see tx_outbox)
 
     async def resume_destination(self, platform: str, address: str, now: datetime) -> int:
+        self._subscriptions_changed()
         await self.conn.execute(update(outbox).where(
             outbox.c.platform == platform, outbox.c.address == address, outbox.c.status == "paused")
             .values(status="pending", not_before=now))
@@ -273,38 +278,11 @@ class DeliveryQueries:
             .values(paused=False, paused_reason=None))
         return res.rowcount or 0
 
-    async def release_leases(self, owner: str) -> None:
-        """Graceful shutdown: what this instance claimed but did not send goes back to the queue."""
-        await self.conn.execute(update(outbox).where(outbox.c.lease_owner == owner, outbox.c.status == "pending")
-                                .values(lease_owner=None, lease_until=None))
-
-    async def reroute(self, outbox_id: int, address: str) -> None:
-        await self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
-            address=address, lease_owner=None, lease_until=None))
-
-    async def first_message_id(self, story_id: int, platform: str, address: str) -> str | None:
-        q = (select(outbox.c.platform_message_id).where(
-            outbox.c.story_id == story_id, outbox.c.platform == platform, outbox.c.address == address,
-            outbox.c.status == "sent", outbox.c.kind == "alert").order_by(outbox.c.id).limit(1))
-        return (await self.conn.execute(q)).scalar_one_or_none()
-
-    async def outbox_counts(self) -> dict[str, int]:
-        rows = await self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
-        return {s: int(n) for s, n in rows}
-
     async def due_digests(self, now: datetime) -> list[Subscription]:
         rows = await self.conn.execute(select(subscriptions).where(
             subscriptions.c.mode == "digest", subscriptions.c.next_digest_at <= now))
         return [row_to_subscription(r) for r in rows.mappings()]
 
-    async def take_digest_rows(self, subscription_id: int) -> list[Mapping]:
-        rows = (await self.conn.execute(select(outbox).where(
-            outbox.c.subscription_id == subscription_id, outbox.c.status == "digest")
-            .order_by(outbox.c.id))).mappings().all()
-        if rows:
-            await self.conn.execute(update(outbox).where(outbox.c.id.in_([r["id"] for r in rows]))
-                                    .values(status="digested"))
-        return list(rows)
 
-    def _insert_stmt(self, table):
-        return (sqlite_insert if self.dialect == "sqlite" else pg_insert)(table)
+_LINK_ITEM = update(items).where(items.c.id == bindparam("_id")).values(
+    story_id=bindparam("_story"), signature=bindparam("_sig"), processed=True)

@@ -88,7 +88,8 @@ async def _start(cfg: Path, log: Path) -> asyncio.subprocess.Process:
     fh = open(log, "ab")
     try:
         return await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", "--config", str(cfg), "run",
-                                                    cwd=ROOT, env=_env(), stdout=fh, stderr=fh)
+                                                    cwd=ROOT, env=_env(), stdout=fh, stderr=fh,
+                                                    start_new_session=True)
     finally:
         fh.close()
 
@@ -112,7 +113,7 @@ async def run_crash_loop(tmp: Path, db_url: str, *, kills: int, feeds: int = 12,
             while time.monotonic() < deadline:              # news keeps arriving while it runs
                 srv.advance(rng.randrange(feeds), count=rng.randint(1, 2))
                 await asyncio.sleep(rng.uniform(0.05, 0.4))
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)        # the whole service dies at once, workers too
             await proc.wait()
             report.kills += 1
         # a clean run drains everything, then stops gracefully

@@ -1,0 +1,195 @@
+"""Routing matched stories to subscriptions, through the real processor and storage.
+
+What a subscriber sees in the outbox after a poll: one row per destination and
+story, digests held, quiet hours respected, paused destinations skipped, the
+payload carrying the story's brief; changes of subscriptions take effect at
+the next poll; near-duplicates in one feed's batch make one story; a story
+lost to a rolled-back transaction does not break the next poll.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select, update
+
+from bot.pipeline.process import StoryProcessor
+from bot.pipeline.route import SubscriptionCache
+from bot.settings import StoriesSettings
+from bot.storage.models import items, outbox, stories, subscriptions
+from bot.types import FeedConfig, ItemData
+
+NOW = datetime(2024, 5, 14, 20, 0, tzinfo=UTC)      # 01:00 in Dushanbe (UTC+5): quiet hours there
+
+CLOSURE = ItemData(
+    key="closure-1", link="https://kabul-courier.example/closure", published=NOW - timedelta(minutes=30),
+    title="Taliban close Sher Khan Bandar crossing to Tajikistan",
+    summary="Taliban officials closed the Sher Khan Bandar crossing on the Amu Darya on Tuesday, leaving "
+            "about 300 trucks waiting on the Afghan bank, customs officers in Kunduz said. Traders blamed a "
+            "dispute over fuel tariffs. Tajik border guards reported no incidents.")
+CLOSURE_AGAIN = ItemData(
+    key="closure-2", link="https://dushanbe-daily.example/shut", published=NOW - timedelta(minutes=10),
+    title="Sher Khan Bandar crossing to Tajikistan shut by the Taliban",
+    summary="The Sher Khan Bandar crossing on the Amu Darya was shut by Taliban officials on Tuesday; "
+            "roughly 300 trucks are stuck on the Afghan bank, according to customs officers in Kunduz. The "
+            "dispute is over fuel tariffs.")
+DRILLS = ItemData(
+    key="drills-1", link="https://khatlon-news.example/drills", published=NOW - timedelta(minutes=5),
+    title="CSTO begins drills at Kharb-Maidon range",
+    summary="The CSTO began command-staff drills at the Kharb-Maidon range in Khatlon on Wednesday with "
+            "1,500 troops from five member states, the defence ministry in Dushanbe said.")
+WEATHER = ItemData(key="weather-1", title="Warm week ahead for gardeners",
+                   summary="Gardeners can expect a warm and dry week, forecasters said.")
+
+
+@pytest.fixture
+async def feed(storage):
+    await storage.sync_feeds([FeedConfig(url="https://wire.example/rss", title="Wire")], source="config", now=NOW)
+    [f] = await storage.list_feeds()
+    return f
+
+
+@pytest.fixture
+async def subs(storage):
+    """Destinations following central-asia: instant, a watchlist + query pair, digest, quiet hours, paused."""
+    async with storage.begin() as tx:
+        ids = dict(
+            console=await tx.add_subscription(platform="console", address="stdout", watchlist="central-asia",
+                                              query=None, now=NOW),
+            chat=await tx.add_subscription(platform="telegram", address="1001", watchlist="central-asia",
+                                           query=None, now=NOW),
+            chat_query=await tx.add_subscription(platform="telegram", address="1001", watchlist=None,
+                                                 query="Taliban", now=NOW),
+            digest=await tx.add_subscription(platform="telegram", address="1002", watchlist="central-asia",
+                                             query=None, mode="digest", digest="daily 08:00", now=NOW),
+            quiet=await tx.add_subscription(platform="slack", address="C0QUIET", watchlist="central-asia",
+                                            query=None, quiet="22:00-07:00", timezone="Asia/Dushanbe", now=NOW),
+            paused=await tx.add_subscription(platform="slack", address="C0GONE", watchlist="central-asia",
+                                             query=None, now=NOW))
+        await tx.pause_destination("slack", "C0GONE", "channel archived")
+    return ids
+
+
+@pytest.fixture
+async def processor(rulebook, subs):
+    await rulebook.subscriptions_changed()          # the member's query joins the matcher
+    return StoryProcessor(rulebook, stories=StoriesSettings())
+
+
+async def poll(storage, processor, feed, data, now=NOW):
+    async with storage.read() as tx:
+        known = await tx.known_items(feed.id, [d.key for d in data])
+    prepared = await processor.prepare(feed, data, {k: h for k, (_, h) in known.items()})
+    async with storage.begin() as tx:
+        new, updated = await tx.store_items(feed.id, data, now=now)
+        await processor.process(tx, feed, new, updated, now, prepared)
+
+
+async def story_of(storage, key: str) -> int:
+    async with storage.read() as tx:
+        return (await tx.conn.execute(select(items.c.story_id).where(items.c.key == key))).scalar_one()
+
+
+async def rows(storage, **where):
+    async with storage.read() as tx:
+        q = select(outbox).order_by(outbox.c.id)
+        for k, v in where.items():
+            q = q.where(outbox.c[k] == v)
+        return [dict(r) for r in (await tx.conn.execute(q)).mappings()]
+
+
+async def test_one_row_per_destination_with_digest_quiet_hours_and_pause(storage, feed, subs, processor):
+    await poll(storage, processor, feed, [CLOSURE, WEATHER])
+
+    got = await rows(storage)
+    assert {(r["platform"], r["address"]): (r["status"], r["not_before"].replace(tzinfo=UTC)) for r in got} == {
+        ("console", "stdout"): ("pending", NOW),
+        ("telegram", "1001"): ("pending", NOW),                        # watchlist and query: one row
+        ("telegram", "1002"): ("digest", NOW),
+        ("slack", "C0QUIET"): ("pending", datetime(2024, 5, 15, 2, 0, tzinfo=UTC)),   # 07:00 in Dushanbe
+    }
+    assert {r["kind"] for r in got} == {"alert"} and len({r["story_id"] for r in got}) == 1
+    assert len({r["dedupe_key"] for r in got}) == 4
+    async with storage.read() as tx:
+        story = (await tx.conn.execute(select(stories))).mappings().one()
+    for r in got:
+        payload = r["payload"]
+        assert payload["brief"] == story["brief"] and payload["brief"]["headline"] == CLOSURE.title
+        assert payload["story_id"] == story["id"] and payload["subscription_id"] == r["subscription_id"]
+        assert payload["explanation"] and all("central-asia" in e for e in payload["explanation"])
+
+
+async def test_changes_of_subscriptions_apply_at_the_next_poll(storage, feed, subs, processor):
+    await poll(storage, processor, feed, [CLOSURE])
+    async with storage.begin() as tx:
+        await tx.delete_subscriptions([subs["console"]])
+        await tx.add_subscription(platform="console", address="second", watchlist="central-asia", query=None,
+                                  now=NOW)
+        await tx.update_subscriptions([subs["digest"]], mode="instant")
+
+    await poll(storage, processor, feed, [DRILLS], now=NOW + timedelta(minutes=1))
+
+    later = await rows(storage, story_id=await story_of(storage, DRILLS.key))
+    assert {(r["address"], r["status"]) for r in later} == {("second", "pending"), ("1001", "pending"),
+                                                            ("1002", "pending"), ("C0QUIET", "pending")}
+
+
+async def test_a_change_made_elsewhere_is_seen_once_the_cache_entry_is_older_than_its_ttl(
+        storage, feed, subs, processor):
+    clock = [0.0]
+    processor.subscriptions = SubscriptionCache(ttl_s=5.0, clock=lambda: clock[0])
+    await poll(storage, processor, feed, [CLOSURE])
+    async with storage.begin() as tx:           # as another process would: not through our queries
+        await tx.conn.execute(update(subscriptions).where(subscriptions.c.id == subs["console"])
+                              .values(paused=True))
+
+    clock[0] = 6.0
+    await poll(storage, processor, feed, [DRILLS], now=NOW + timedelta(minutes=1))
+
+    addresses = {r["address"] for r in await rows(storage, story_id=await story_of(storage, DRILLS.key))}
+    assert "stdout" not in addresses and "1001" in addresses
+
+
+async def test_near_duplicates_in_one_batch_make_one_story_and_zoom_out_lists_it(storage, feed, subs, processor):
+    await poll(storage, processor, feed, [CLOSURE, CLOSURE_AGAIN, DRILLS])
+
+    async with storage.read() as tx:
+        linked = dict((await tx.conn.execute(select(items.c.key, items.c.story_id))).all())
+        briefs = dict((await tx.conn.execute(select(stories.c.id, stories.c.brief))).all())
+    assert linked["closure-1"] == linked["closure-2"] != linked["drills-1"]
+    assert {(r["story_id"], r["address"]) for r in await rows(storage, address="stdout")} == {
+        (linked["closure-1"], "stdout"), (linked["drills-1"], "stdout")}
+    assert briefs[linked["drills-1"]]["zoom_out"] == [[CLOSURE.title, CLOSURE.link]]
+
+
+async def test_a_story_lost_to_a_rolled_back_transaction_does_not_break_the_next_poll(
+        storage, feed, subs, processor):
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with storage.begin() as tx:
+            new, _ = await tx.store_items(feed.id, [CLOSURE], now=NOW)
+            await processor.process(tx, feed, new, [], NOW, None)
+            raise Abort                           # e.g. the feed's other writes failed
+
+    await poll(storage, processor, feed, [CLOSURE_AGAIN])
+
+    got = await rows(storage, address="stdout")
+    assert len(got) == 1 and got[0]["payload"]["brief"]["headline"] == CLOSURE_AGAIN.title
+
+
+async def test_enqueue_skips_existing_keys_and_takes_plain_dict_payloads(storage):
+    row = dict(dedupe_key="notice:1:console:stdout", subscription_id=None, story_id=None, platform="console",
+               address="stdout", kind="notice", payload={"text": "feed failing: ünïcode"}, status="pending",
+               not_before=NOW, attempts=0, created_at=NOW)
+    async with storage.begin() as tx:
+        assert await tx.enqueue([row, {**row, "dedupe_key": "notice:2:console:stdout"}]) == 2
+        assert await tx.enqueue([row, {**row, "dedupe_key": "notice:3:console:stdout", "reply_to": "9"}]) == 1
+    got = await rows(storage)
+    assert [r["dedupe_key"][:8] for r in got] == ["notice:1", "notice:2", "notice:3"]
+    assert got[0]["payload"] == {"text": "feed failing: ünïcode"} and got[2]["reply_to"] == "9"
+    async with storage.begin() as tx:
+        [claimed] = await tx.claim_outbox(now=NOW, owner="t", lease_s=60, limit=1)
+    assert claimed["dedupe_key"] == "notice:1:console:stdout"
