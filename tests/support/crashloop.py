@@ -69,7 +69,7 @@ def write_setup(tmp: Path, db_url: str, srv: FeedServer, feeds: int) -> tuple[Pa
     cfg = tmp / "newsbot.yaml"
     cfg.write_text(
         f"database:\n  url: {db_url}\n"
-        "feeds:\n  lists: [feeds.yaml]\n  default_interval: 1s\n  min_interval: 1s\n  max_interval: 2s\n  tick: 0.2s\n"
+        "feeds:\n  lists: [feeds.yaml]\n  default_interval: 1s\n  min_interval: 1s\n  max_interval: 2s\n  max_backoff: 4s\n  tick: 0.2s\n"
         "watchlists:\n  dir: watchlists\n"
         "routes:\n  - watchlist: central-asia\n    to: console\n"
         f"console:\n  output: {out}\n"
