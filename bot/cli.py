@@ -45,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
     dbs = db.add_subparsers(dest="db_command", metavar="SUBCOMMAND", required=True)
     dbs.add_parser("upgrade", help="create or upgrade the schema to this version", description="Apply migrations.")
     dbs.add_parser("current", help="print the schema revision", description="Print the current schema revision.")
+    down = dbs.add_parser("downgrade", help="go back to an older schema revision",
+                          description="Undo migrations down to REVISION (e.g. 0001), to run an older newsbot. "
+                                      "Stop newsbot first; queued alerts are kept.")
+    down.add_argument("revision", help="the revision to go back to, as `newsbot db current` prints them")
 
     fd = sub.add_parser("feeds", help="list, import or export feeds", description="Feed list commands.")
     fds = fd.add_subparsers(dest="feeds_command", metavar="SUBCOMMAND", required=True)

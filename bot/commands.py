@@ -76,8 +76,17 @@ async def db(args: argparse.Namespace, config: Config) -> int:
         if args.db_command == "upgrade":
             before, after = await migrate.upgrade(engine)
             print(f"database at {after}" + (f" (was {before or 'empty'})" if before != after else " (up to date)"))
+        elif args.db_command == "downgrade":
+            known = migrate.revisions()
+            if args.revision not in known:
+                raise ConfigError(f"no schema revision {args.revision!r}: the revisions are {', '.join(known)} "
+                                  "(`newsbot db current` prints the database's)")
+            before, after = await migrate.downgrade(engine, args.revision)
+            print(f"database at {after or 'empty'} (was {before or 'empty'})")
         else:
             print(await migrate.current_revision(engine) or "empty")
+    except ConfigError:
+        raise
     except Exception as exc:
         from bot.errors import StorageError
         raise StorageError(f"{engine.url.render_as_string()}: {exc.__class__.__name__}: {str(exc).splitlines()[0]}"

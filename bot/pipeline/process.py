@@ -32,8 +32,10 @@ from bot.core.cluster import Signature, SignatureError, StoryIndex, assign_story
 from bot.core.codec import brief_to_dict
 from bot.core.summarize import summarize as extractive_summarize
 from bot.core.timing import next_digest_at, parse_digest, parse_zone
-from bot.pipeline.route import OutboxPayload, Routing, SubscriptionCache, sub_ids_of
+from bot.pipeline.route import RecentStories, Routing, SubscriptionCache, sub_ids_of
 from bot.settings import StoriesSettings
+from bot.storage.models import briefs as briefs_table
+from bot.storage.models import stories as stories_table
 from bot.storage.tx import SqlTx
 from bot.storage.tx_delivery import StoryRow, Subscription
 from bot.types import Brief, Feed, Item, ItemData, Match, SourceRef
@@ -82,6 +84,7 @@ class StoryProcessor:
         self.articles = articles            # None: briefs always come from the feed's own text
         self.index = StoryIndex()
         self.subscriptions = SubscriptionCache()
+        self.recent = RecentStories()
         self._watermark: datetime | None = None
         self._pruned_at: datetime | None = None
         self._added: set[int] = set()       # items this processor indexed since the last refresh
@@ -144,8 +147,9 @@ class StoryProcessor:
     async def process(self, tx: SqlTx, feed: Feed, new: Sequence[Item], updated: Sequence[Item], now: datetime,
                       prepared: Mapping[str, Prepared] | None = None) -> None:
         """Cluster and route the matched new items. Reads what it needs once per call (recent
-        stories, the subscriptions of the watchlists that matched) and writes matches, item
-        links and outbox rows with one statement each at the end."""
+        stories, the subscriptions of the watchlists that matched, each story it joins) and
+        decides in memory; then writes new stories, changed stories, briefs, matches, item
+        links and outbox rows with one statement each (`_write`)."""
         prepared = {} if prepared is None else prepared       # an empty PreparedItems still has looked_at
         looked_at = getattr(prepared, "looked_at", ())
         work: list[tuple[Item, Prepared]] = []
@@ -159,62 +163,64 @@ class StoryProcessor:
         await self._refresh_index(tx, now)
         if not work:
             return
-        batch = Routing(tx, now, [m for _, p in work for m in p.matches], self.subscriptions)
+        batch = Routing(tx, now, [m for _, p in work for m in p.matches], self.subscriptions, self.recent)
+        call = _Call()
         for item, p in work:
-            await self._matched(batch, feed, item, p)
-        await tx.insert_matches_many(batch.matches, now)
-        await tx.link_items_to_stories(batch.links)
-        inserted = await self._enqueue(tx, batch.outbox)
-        log.info("stories_routed", feed_url=feed.url, items=len(work), outbox_rows=len(batch.outbox),
-                 queued=inserted)
+            await self._matched(batch, call, feed, item, p)
+        await self._write(batch, call)
+        log.info("stories_routed", feed_url=feed.url, items=len(work), outbox_rows=len(call.rows),
+                 queued=call.queued)
 
     async def _refresh_index(self, tx: SqlTx, now: datetime) -> None:
-        """Bring the in-memory index up to date with the stories' items (ours and other instances')."""
+        """Bring the in-memory index up to date with the stories' items (ours and other instances').
+
+        The entries this processor added since the last refresh are confirmed by the same query:
+        one the database does not return was rolled back (its transaction or savepoint failed
+        after `process`), so it leaves the index before its item or story id can be reused."""
         window = timedelta(seconds=self.settings.window)
         since = self._watermark or (now - window)
         added, self._added = self._added, set()
         for item_id, story_id, raw, published in await tx.story_items_since(since):
             if item_id in added:            # added by this processor: in the index already
+                added.discard(item_id)
                 continue
             try:
                 self.index.add(item_id, story_id, Signature.from_bytes(raw), published or now)
             except SignatureError:
                 continue
+        for item_id in added:
+            self.index.remove(item_id)
         if self._pruned_at is None or now - self._pruned_at >= PRUNE_EVERY:
             self.index.prune(now, window)   # a scan of the whole index; assign_story checks the window anyway
             self._pruned_at = now
         self._watermark = now
 
-    async def _matched(self, batch: Routing, feed: Feed, item: Item, p: Prepared) -> None:
-        tx, now = batch.tx, batch.now
+    async def _matched(self, batch: Routing, call: _Call, feed: Feed, item: Item, p: Prepared) -> None:
+        now = batch.now
         sig = p.signature or story_signature(item.title, item.summary)
         window = timedelta(seconds=self.settings.window)
         published = item.published or now
-        story_id = assign_story(sig, published, self._candidates(sig), window=window,
-                                threshold=self.settings.threshold)
+        ref = assign_story(sig, published, self._candidates(sig), window=window,
+                           threshold=self.settings.threshold)
         source = _source(feed, item)
         watchlists = sorted({m.watchlist for m in p.matches if m.watchlist})
-        story = await tx.story(story_id) if story_id is not None else None
+        story = await call.story(batch.tx, ref) if ref is not None else None
         if story is None:
-            if story_id is not None:        # indexed by a transaction that was rolled back
-                self._gone.add(story_id)
-                log.warning("story_missing", story_id=story_id, feed_url=feed.url)
+            if ref is not None:             # indexed by a transaction that was rolled back
+                self._gone.add(ref)
+                log.warning("story_missing", story_id=ref, feed_url=feed.url)
             brief = p.brief or self._feed_brief(item, p.matches)
             zoom = await batch.zoom_out(watchlists, since=now - timedelta(days=3))
             brief = dataclasses.replace(brief, zoom_out=tuple(zoom), sources=(SourceRef(**source_ref(source)),))
-            story_id = await tx.create_story(title=brief.headline, link=item.link, watchlists=watchlists,
-                                             signature=sig.to_bytes(), brief=brief_to_dict(brief), source=source,
-                                             now=now)
-            batch.story_seen(story_id, brief.headline, item.link, watchlists)
-            await self._route(batch, story_id, brief, p.matches, kind="alert")
-            log.info("story_opened", story_id=story_id, feed_url=feed.url, title=item.title[:120],
-                     watchlists=watchlists)
+            story = call.open(title=brief.headline, link=item.link, watchlists=watchlists, brief=brief_to_dict(brief),
+                              signature=sig.to_bytes(), source=source, now=now)
+            batch.story_seen(story.ref, story.title, story.link, watchlists)
+            await self._route(batch, call, story, p.matches, kind="alert")
         else:
-            await self._joined(batch, feed, item, story, p, source, watchlists)
-        self.index.add(item.id, story_id, sig, published)
+            await self._joined(batch, call, feed, item, story, p, source, watchlists)
+        self.index.add(item.id, story.ref, sig, published)
         self._added.add(item.id)
-        batch.matches.append((item.id, story_id, p.matches))
-        batch.links.append((item.id, story_id, sig.to_bytes()))
+        call.items.append((item.id, story, p.matches, sig.to_bytes(), published, sig))
 
     def _candidates(self, sig: Signature) -> list:
         found = self.index.candidates(sig)
@@ -226,31 +232,27 @@ class StoryProcessor:
             matched_terms=_terms(found), language=item.language, link=item.link, published=item.published,
             watchlist=_first_watchlist(found))
 
-    async def _joined(self, batch: Routing, feed: Feed, item: Item, story: StoryRow, p: Prepared,
+    async def _joined(self, batch: Routing, call: _Call, feed: Feed, item: Item, story: _Story, p: Prepared,
                       source: dict, watchlists: list[str]) -> None:
-        tx, now, story_id = batch.tx, batch.now, story.id
         update = self.settings.updates == "on" and is_material_update(
-            [story.title, *(story.brief or {}).get("go_deeper", []), (story.brief or {}).get("lede", "")],
+            [story.title, *story.brief.get("go_deeper", []), story.brief.get("lede", "")],
             f"{item.title}. {item.summary}")
-        new_brief = None
+        story.add_item(source, watchlists, batch.now)
         if update:
-            sources = [SourceRef(**source_ref(s)) for s in (*story.sources, source)]
+            sources = [SourceRef(**source_ref(s)) for s in story.sources]
             brief = p.brief or self._feed_brief(item, p.matches)
-            new_brief = dataclasses.replace(brief, sources=tuple(_unique_sources(sources)), is_update=True)
-        await tx.add_to_story(story, watchlists=watchlists, source=source, now=now,
-                              brief=brief_to_dict(new_brief) if new_brief else None)
-        batch.story_seen(story_id, story.title, story.link, (*story.watchlists, *watchlists))
-        log.info("story_joined", story_id=story_id, feed_url=feed.url, title=item.title[:120], update=update)
-        if new_brief is not None:
-            await self._route(batch, story_id, new_brief, p.matches, kind="update", version=story.version + 1)
+            brief = dataclasses.replace(brief, sources=tuple(_unique_sources(sources)), is_update=True)
+            story.new_version(brief_to_dict(brief))
+        batch.story_seen(story.ref, story.title, story.link, sorted(story.watchlists))
+        log.info("story_joined", story_id=story.ref, feed_url=feed.url, title=item.title[:120], update=update)
+        if update:
+            await self._route(batch, call, story, p.matches, kind="update")
 
-    async def _route(self, batch: Routing, story_id: int, brief: Brief, found: Sequence[Match], *,
-                     kind: str, version: int = 1) -> None:
+    async def _route(self, batch: Routing, call: _Call, story: _Story, found: Sequence[Match], *, kind: str) -> None:
         subs = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
-        muted = await batch.tx.muted(story_id) if kind == "update" else set()
+        muted = await batch.tx.muted(story.ref) if kind == "update" and story.ref > 0 else set()
         seen: set[tuple[str, str]] = set()
-        before = len(batch.outbox)
-        payload = OutboxPayload(brief, story_id, found)
+        before = len(call.routes)
         for sub in sorted(subs, key=lambda s: (s.mode != "instant", s.id)):
             dest = (sub.platform, sub.address)
             if dest in seen or dest in muted:
@@ -258,14 +260,121 @@ class StoryProcessor:
             if kind == "update" and sub.mode != "instant":
                 continue
             seen.add(dest)
-            batch.outbox.append(batch.outbox_row(sub, story_id, payload, kind=kind, version=version))
-        log.info("story_routed", story_id=story_id, kind=kind, destinations=len(batch.outbox) - before)
+            call.routes.append((sub, story, story.version, kind))
+        log.info("story_routed", story_id=story.ref, kind=kind, destinations=len(call.routes) - before)
+
+    async def _write(self, batch: Routing, call: _Call) -> None:
+        """Give the call's new stories and briefs their ids, then write everything it decided."""
+        tx, now = batch.tx, batch.now
+        opened = [s for s in call.stories.values() if s.row is None]
+        new_briefs = [(s, v, b) for s in call.stories.values() for v, b in s.briefs]
+        ids = await tx.reserve_ids({stories_table: len(opened), briefs_table: len(new_briefs)})
+        for story, story_id in zip(opened, ids.get(stories_table, ())):
+            story.id = story_id
+            log.info("story_opened", story_id=story_id, title=story.title[:120], watchlists=sorted(story.watchlists))
+        brief_ids = ids.get(briefs_table, [])
+        brief_of = {(s.key, v): b_id for (s, v, _), b_id in zip(new_briefs, brief_ids)}
+        await tx.write_stories(
+            [s.insert_row() for s in opened], [s.update_row() for s in call.stories.values() if s.row is not None],
+            [dict(id=b_id, story_id=s.id, version=v, brief=b, created_at=now)
+             for (s, v, b), b_id in zip(new_briefs, brief_ids)])
+        for item_id, story, _, _, published, sig in call.items:
+            if story.row is None:           # the index knew it by its stand-in id
+                self.index.add(item_id, story.id, sig, published)
+        await tx.insert_matches_many([(item_id, s.id, found) for item_id, s, found, *_ in call.items], now)
+        await tx.link_items_to_stories([(item_id, s.id, raw) for item_id, s, _, raw, *_ in call.items])
+        call.rows = [batch.outbox_row(sub, story.id, brief_of[(story.key, version)], kind=kind, version=version)
+                     for sub, story, version, kind in call.routes]
+        call.queued = await self._enqueue(tx, call.rows)
+        self.recent.seen([(s.id, s.title, s.link, tuple(sorted(s.watchlists))) for s in call.stories.values()])
 
     async def _subscriptions(self, batch: Routing, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
         return await batch.subscriptions(watchlists, sub_ids)
 
     async def _enqueue(self, tx: SqlTx, rows: list[dict]) -> int:
         return await tx.enqueue(rows)
+
+
+class _Story:
+    """A story one `process` call opened or added items to, as it will be written.
+
+    A story opened in the call has no id until `_write` reserves one; until then
+    `ref` (used in the index and logs) is a negative stand-in."""
+
+    def __init__(self, key: int, row: StoryRow | None, *, title: str, link: str | None, watchlists: Sequence[str],
+                 sources: Sequence[dict], item_count: int, version: int, brief: dict, signature: bytes | None,
+                 now: datetime) -> None:
+        self.key, self.row = key, row
+        self.id: int | None = row.id if row is not None else None
+        self.title, self.link = title, link
+        self.watchlists = set(watchlists)
+        self.sources = list(sources)
+        self.item_count, self.version, self.brief = item_count, version, brief
+        self.signature, self.now = signature, now
+        self.briefs: list[tuple[int, dict]] = [] if row is not None else [(version, brief)]
+
+    @property
+    def ref(self) -> int:
+        return self.id if self.id is not None else self.key
+
+    def add_item(self, source: dict, watchlists: Sequence[str], now: datetime) -> None:
+        if source.get("outlet") not in {s.get("outlet") for s in self.sources}:
+            self.sources.append(source)
+        self.watchlists.update(watchlists)
+        self.item_count += 1
+        self.now = now
+
+    def new_version(self, brief: dict) -> None:
+        self.version += 1
+        self.brief = brief
+        self.briefs.append((self.version, brief))
+
+    def insert_row(self) -> dict:
+        return dict(id=self.id, title=self.title, link=self.link, watchlists=sorted(self.watchlists),
+                    signature=self.signature, brief=self.brief, first_seen_at=self.now, last_item_at=self.now,
+                    item_count=self.item_count, sources=self.sources, version=self.version)
+
+    def update_row(self) -> dict:
+        row = dict(id=self.id, last_item_at=self.now, item_count=self.item_count, sources=self.sources,
+                   watchlists=sorted(self.watchlists))
+        if self.briefs:
+            row.update(brief=self.brief, version=self.version)
+        return row
+
+
+class _Call:
+    """What one `process` call decided: the stories it touched (by id, or by stand-in for new
+    ones), its items, and its routes (subscription, story, brief version, kind)."""
+
+    def __init__(self) -> None:
+        self.stories: dict[int, _Story] = {}
+        self.items: list[tuple[int, _Story, Sequence[Match], bytes, datetime, Signature]] = []
+        self.routes: list[tuple[Subscription, _Story, int, str]] = []
+        self.rows: list[dict] = []
+        self.queued = 0
+
+    async def story(self, tx: SqlTx, ref: int) -> _Story | None:
+        """The story an item joins: touched earlier in this call, or read from the database."""
+        if ref in self.stories:
+            return self.stories[ref]
+        if ref < 0:
+            return None
+        row = await tx.story(ref)
+        if row is None:
+            return None
+        story = _Story(ref, row, title=row.title, link=row.link, watchlists=row.watchlists, sources=row.sources,
+                       item_count=row.item_count, version=row.version, brief=row.brief or {},
+                       signature=row.signature, now=row.last_item_at)
+        self.stories[ref] = story
+        return story
+
+    def open(self, *, title: str, link: str | None, watchlists: Sequence[str], brief: dict, signature: bytes,
+             source: dict, now: datetime) -> _Story:
+        key = -(len(self.stories) + 1)
+        story = _Story(key, None, title=title, link=link, watchlists=watchlists, sources=[source], item_count=1,
+                       version=1, brief=brief, signature=signature, now=now)
+        self.stories[key] = story
+        return story
 
 
 async def article_texts(articles: ArticleFetcher | None, feed: Feed, items: Sequence[ItemData]) -> list[str]:

@@ -6,10 +6,11 @@
   bumped by every change and again once the changing transaction ended) and for at
   most `ttl_s` seconds, the bound on how late a change made elsewhere (the CLI,
   another instance on PostgreSQL) is seen.
-- `Routing`: one call's reads (subscriptions through the cache, recently active
-  stories for Zoom out, read once and kept current as the call opens and grows
-  stories) and its pending writes (matches, item links, outbox rows).
-- `OutboxPayload`: the JSON payload of one story's rows, the brief serialized once.
+- `RecentStories`: the most recently active stories, for Zoom out, kept between
+  calls (re-read every `ttl_s` seconds; this processor's own stories put in front).
+- `Routing`: one call's reads (subscriptions through the cache, recent stories,
+  kept current as the call opens and grows stories) and its outbox rows.
+- `alert_key`: the outbox dedupe key of a story's alert to one destination.
 
 What it does not do: decide which stories open or join (`process`), or send
 anything (`deliver`).
@@ -17,16 +18,14 @@ anything (`deliver`).
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Callable, Sequence
 
-from bot.core.codec import brief_to_dict
 from bot.core.timing import TimingError, parse_quiet, parse_zone, quiet_until
 from bot.storage.tx import SqlTx
 from bot.storage.tx_delivery import JsonText, Subscription, subscriptions_version
-from bot.types import Brief, Match
+from bot.types import Match
 
 
 class SubscriptionCache:
@@ -63,26 +62,52 @@ class SubscriptionCache:
 
 ZOOM_SCAN = 200          # Zoom out looks among this many most recently active stories
 
+Head = tuple[int, str, "str | None", tuple[str, ...]]      # story id, title, link, watchlists
+
+
+class RecentStories:
+    """The ZOOM_SCAN most recently active stories (for Zoom out), kept between calls.
+
+    Read from the database at most every `ttl_s` seconds (how late a story opened by
+    another instance shows in Zoom out); the stories this processor opens or grows are
+    put in front as their transaction's writes succeed (`seen`)."""
+
+    def __init__(self, ttl_s: float = 5.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl_s, self.clock = ttl_s, clock
+        self._heads: list[Head] | None = None
+        self._read_at = 0.0
+
+    async def heads(self, tx: SqlTx, since: datetime) -> list[Head]:
+        if self._heads is None or self.clock() - self._read_at > self.ttl_s:
+            self._heads = await tx.recent_story_heads(since, limit=ZOOM_SCAN)
+            self._read_at = self.clock()
+        return self._heads
+
+    def seen(self, heads: Sequence[Head]) -> None:
+        """These stories (most recent last) just opened or grew."""
+        if self._heads is not None and heads:
+            ids = {h[0] for h in heads}
+            self._heads = [*reversed(heads), *(h for h in self._heads if h[0] not in ids)][:ZOOM_SCAN]
+
 
 class Routing:
     """One `process` call's reads and pending writes.
 
     Reads once per call: the subscriptions of every watchlist and member query that
     matched (not paused), and the recently active stories for Zoom out (kept current
-    as this call opens and grows stories, as the database would be). Collects the
-    matches, item links and outbox rows that `process` writes at the end.
+    as this call opens and grows stories, as the database would be); makes the
+    outbox rows that `process` writes at the end.
     """
 
-    def __init__(self, tx: SqlTx, now: datetime, found: Sequence[Match], cache: SubscriptionCache) -> None:
+    def __init__(self, tx: SqlTx, now: datetime, found: Sequence[Match], cache: SubscriptionCache,
+                 recent: RecentStories | None = None) -> None:
         self.tx, self.now, self.cache = tx, now, cache
+        self.recent = recent or RecentStories(ttl_s=0)
         self._wanted = ({m.watchlist for m in found if m.watchlist}, set(sub_ids_of(found)))
         self._by_watchlist: dict[str, list[Subscription]] = {}
         self._by_id: dict[int, Subscription] = {}
         self._recent: list[tuple[int, str, str | None, tuple[str, ...]]] | None = None
         self._quiet: dict[tuple[str, str], datetime] = {}
-        self.matches: list[tuple[int, int, Sequence[Match]]] = []
-        self.links: list[tuple[int, int, bytes]] = []
-        self.outbox: list[dict] = []
 
     async def subscriptions(self, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
         """What `tx.subscriptions_for(watchlists, sub_ids)` returns; the first call looks up
@@ -103,7 +128,7 @@ class Routing:
         if not watchlists:
             return []
         if self._recent is None:
-            self._recent = await self.tx.recent_story_heads(since, limit=ZOOM_SCAN)
+            self._recent = list(await self.recent.heads(self.tx, since))
         wanted, out = set(watchlists), []
         for _, title, link, wls in self._recent:
             if wanted.intersection(wls):
@@ -118,16 +143,20 @@ class Routing:
             rest = [r for r in self._recent if r[0] != story_id]
             self._recent = [(story_id, title, link, tuple(sorted(set(watchlists)))), *rest][:ZOOM_SCAN]
 
-    def outbox_row(self, sub: Subscription, story_id: int, payload: OutboxPayload, *, kind: str,
-                   version: int) -> dict:
+    def outbox_row(self, sub: Subscription, story_id: int, brief_id: int, *, kind: str, version: int) -> dict:
+        """The row that sends brief `brief_id` of the story to `sub`'s destination. Its key starts with
+        the story id (new keys append to the unique index) and names the destination, so a
+        destination gets one alert per story and one message per update version."""
         status, not_before = "pending", self.now
         if sub.mode == "digest":
             status = "digest"
         elif sub.quiet:
             not_before = self._quiet_until(sub.quiet, sub.timezone)
-        key = f"{kind}:{sub.platform}:{sub.address}:{story_id}" + (f":v{version}" if kind == "update" else "")
-        return dict(dedupe_key=key, subscription_id=sub.id, story_id=story_id, platform=sub.platform,
-                    address=sub.address, kind=kind, payload=payload.for_subscription(sub), status=status,
+        key = alert_key(story_id, sub.platform, sub.address) + (f":v{version}" if kind == "update" else "")
+        if kind != "alert":
+            key = kind + key[5:]
+        return dict(dedupe_key=key, subscription_id=sub.id, story_id=story_id, brief_id=brief_id,
+                    platform=sub.platform, address=sub.address, kind=kind, payload=EMPTY, status=status,
                     not_before=not_before, attempts=0, created_at=self.now)
 
     def _quiet_until(self, quiet: str, zone: str) -> datetime:
@@ -142,26 +171,12 @@ class Routing:
         return self._quiet[key]
 
 
-class OutboxPayload:
-    """An outbox row's payload for each subscription of one story, as JSON text: the brief
-    (serialized once per story) and the explanation of the matches that concern that
-    subscription. The text is exactly `json.dumps` of the payload dict
-    {"brief", "story_id", "subscription_id", "explanation"}."""
+EMPTY = JsonText("{}")
 
-    def __init__(self, brief: Brief, story_id: int, found: Sequence[Match]) -> None:
-        self.found = found
-        self._head = '{"brief": ' + json.dumps(brief_to_dict(brief)) + f', "story_id": {int(story_id)}'
-        self._rules = {m.rule_id for m in found}
-        self._explained: dict[tuple[str | None, int | None], str] = {}
 
-    def for_subscription(self, sub: Subscription) -> JsonText:
-        own = f"sub:{sub.id}"
-        key = (sub.watchlist, sub.id if own in self._rules else None)
-        if key not in self._explained:
-            self._explained[key] = json.dumps([m.explain() for m in self.found
-                                               if m.watchlist == sub.watchlist or m.rule_id == own])
-        return JsonText(f'{self._head}, "subscription_id": {int(sub.id)}, '
-                        f'"explanation": {self._explained[key]}}}')
+def alert_key(story_id: int, platform: str, address: str) -> str:
+    """The dedupe key of the story's alert to a destination: `alert:<story>:<platform>:<address>`."""
+    return f"alert:{int(story_id)}:{platform}:{address}"
 
 
 def sub_ids_of(found: Sequence[Match]) -> list[int]:

@@ -34,12 +34,21 @@ def ensure_sqlite_dir(url: str) -> None:
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | None, str]:
     """Upgrade to `revision`; returns (revision before, revision after)."""
+    return await _migrate(engine, command.upgrade, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> tuple[str | None, str]:
+    """Go back to `revision` (to run an older newsbot on this database); returns (before, after)."""
+    return await _migrate(engine, command.downgrade, revision)
+
+
+async def _migrate(engine: AsyncEngine, step, revision: str) -> tuple[str | None, str]:
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
 
     def _do(connection) -> tuple[str | None, str]:
         before = MigrationContext.configure(connection).get_current_revision()
         cfg.attributes["connection"] = connection
-        command.upgrade(cfg, revision)
+        step(cfg, revision)
         after = MigrationContext.configure(connection).get_current_revision()
         return before, after or ""
 
@@ -50,6 +59,12 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> tuple[str | No
 async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as conn:
         return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
+
+
+def revisions() -> list[str]:
+    """Every schema revision, oldest first."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    return [r.revision for r in reversed(list(script.walk_revisions()))]
 
 
 def head_revision() -> str:

@@ -74,6 +74,18 @@ stories = Table(
     Index("ix_stories_recent", "last_item_at"),
 )
 
+# Every brief a story had: version 1 when it opened, one more per update. Outbox rows
+# point at the brief they send (a story's hundred destinations share one copy).
+briefs = Table(
+    "briefs", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("story_id", Id, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("brief", JSON, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_briefs_story", "story_id"),
+)
+
 items = Table(
     "items", metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
@@ -150,7 +162,9 @@ outbox = Table(
     Column("platform", String(16), nullable=False),
     Column("address", Text, nullable=False),
     Column("kind", String(16), nullable=False),           # alert | update | digest | notice
-    Column("payload", JSON, nullable=False),              # the brief(s) or notice text
+    # alerts and updates: the brief is `brief_id`'s (payload {}); digests: the briefs; notices: the text
+    Column("brief_id", Id, ForeignKey("briefs.id", ondelete="SET NULL")),
+    Column("payload", JSON, nullable=False),
     # pending → sent | dead ; held = waiting for a digest or the end of quiet hours
     Column("status", String(16), nullable=False, default="pending"),
     Column("not_before", DateTime(timezone=True), nullable=False),
@@ -163,7 +177,6 @@ outbox = Table(
     Column("platform_message_id", Text),
     Column("reply_to", Text),
     Index("ix_outbox_due", "status", "not_before"),
-    Index("ix_outbox_dest", "platform", "address", "status"),
 )
 
 operator_events = Table(

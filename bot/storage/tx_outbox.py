@@ -9,6 +9,7 @@ dispatchers from sending the same row; PostgreSQL claims with SKIP LOCKED.
 from __future__ import annotations
 
 import json
+from operator import itemgetter
 from datetime import datetime, timedelta, timezone
 from typing import Any, Mapping, Sequence
 
@@ -17,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage.models import outbox
+from bot.storage.models import briefs, outbox
 
 
 class JsonText(str):
@@ -60,13 +61,11 @@ class OutboxQueries:
         stamp = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         stamps: dict[datetime, str] = {}
 
-        def value(col: str, v: Any) -> Any:
-            if col == "payload":
-                return v if isinstance(v, JsonText) else json.dumps(v)
-            if isinstance(v, datetime):
-                return stamps.get(v) or stamps.setdefault(v, stamp(_as_utc(v)))
-            return v
-        params = [tuple(value(col, r[col]) for col in OUTBOX_COLUMNS) for r in rows]
+        def ts(v: datetime) -> str:
+            return stamps.get(v) or stamps.setdefault(v, stamp(_as_utc(v)))
+        # a story's hundred rows share their times and payload: convert each once, the rest in C
+        params = [(*_row_head(r), p if isinstance(p := r["payload"], JsonText) else json.dumps(p), r["status"],
+                   ts(r["not_before"]), r["attempts"], ts(r["created_at"])) for r in rows]
         result = await self.conn.exec_driver_sql(_OUTBOX_SQLITE, params)     # one executemany
         return result.rowcount
 
@@ -89,9 +88,19 @@ class OutboxQueries:
             return []
         await self.conn.execute(update(outbox).where(outbox.c.id.in_(ids))
                                 .values(lease_owner=owner, lease_until=now + timedelta(seconds=lease_s)))
-        rows = (await self.conn.execute(select(outbox).where(outbox.c.id.in_(ids))
-                                        .order_by(outbox.c.id))).mappings().all()
-        return list(rows)
+        return await self._with_briefs(outbox.c.id.in_(ids))
+
+    async def _with_briefs(self, where) -> list[Mapping]:
+        """Outbox rows, each payload with the brief its row points at (`brief_id`) put in as "brief"."""
+        q = (select(outbox, briefs.c.brief.label("_brief")).select_from(outbox.outerjoin(
+            briefs, briefs.c.id == outbox.c.brief_id)).where(where).order_by(outbox.c.id))
+        out = []
+        for r in (await self.conn.execute(q)).mappings():
+            row = {k: v for k, v in r.items() if k != "_brief"}
+            if r["_brief"] is not None:
+                row["payload"] = {**(row["payload"] or {}), "brief": r["_brief"]}
+            out.append(row)
+        return out
 
     async def record_sent(self, outbox_id: int, *, now: datetime, message_id: str | None) -> None:
         await self.conn.execute(update(outbox).where(outbox.c.id == outbox_id).values(
@@ -129,19 +138,19 @@ class OutboxQueries:
             address=address, lease_owner=None, lease_until=None))
 
     async def first_message_id(self, story_id: int, platform: str, address: str) -> str | None:
-        q = (select(outbox.c.platform_message_id).where(
-            outbox.c.story_id == story_id, outbox.c.platform == platform, outbox.c.address == address,
-            outbox.c.status == "sent", outbox.c.kind == "alert").order_by(outbox.c.id).limit(1))
-        return (await self.conn.execute(q)).scalar_one_or_none()
+        """The platform's id of the story's alert sent to this destination, which updates reply to.
+        Found by the alert's dedupe key (bot.pipeline.route.alert_key): one index lookup."""
+        q = select(outbox.c.platform_message_id).where(
+            outbox.c.dedupe_key == f"alert:{int(story_id)}:{platform}:{address}", outbox.c.status == "sent")
+        return (await self.conn.execute(q)).scalar_one_or_none()    # a moved chat's old messages: none
 
     async def outbox_counts(self) -> dict[str, int]:
         rows = await self.conn.execute(select(outbox.c.status, func.count()).group_by(outbox.c.status))
         return {s: int(n) for s, n in rows}
 
     async def take_digest_rows(self, subscription_id: int) -> list[Mapping]:
-        rows = (await self.conn.execute(select(outbox).where(
-            outbox.c.subscription_id == subscription_id, outbox.c.status == "digest")
-            .order_by(outbox.c.id))).mappings().all()
+        rows = await self._with_briefs(and_(outbox.c.subscription_id == subscription_id,
+                                            outbox.c.status == "digest"))
         if rows:
             await self.conn.execute(update(outbox).where(outbox.c.id.in_([r["id"] for r in rows]))
                                     .values(status="digested"))
@@ -151,12 +160,14 @@ class OutboxQueries:
         return (sqlite_insert if self.dialect == "sqlite" else pg_insert)(table)
 
 
-OUTBOX_COLUMNS = ("dedupe_key", "subscription_id", "story_id", "platform", "address", "kind", "payload", "status",
+OUTBOX_COLUMNS = ("dedupe_key", "subscription_id", "story_id", "brief_id", "platform", "address", "kind", "payload", "status",
                   "not_before", "attempts", "created_at")
 _OUTBOX_KEYS = frozenset(OUTBOX_COLUMNS)
+assert OUTBOX_COLUMNS[7:] == ("payload", "status", "not_before", "attempts", "created_at")
+_row_head = itemgetter(*OUTBOX_COLUMNS[:7])
 _OUTBOX_SQLITE = (f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))}) "
                   "ON CONFLICT (dedupe_key) DO NOTHING")
-_PG_ARRAYS = dict(dedupe_key=Text, subscription_id=BigInteger, story_id=BigInteger, platform=Text, address=Text,
+_PG_ARRAYS = dict(dedupe_key=Text, subscription_id=BigInteger, story_id=BigInteger, brief_id=BigInteger, platform=Text, address=Text,
                   kind=Text, payload=Text, status=Text, not_before=DateTime(timezone=True), attempts=Integer,
                   created_at=DateTime(timezone=True))
 _OUTBOX_PG = text(

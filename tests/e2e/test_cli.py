@@ -175,6 +175,20 @@ async def test_db_upgrade_creates_the_sqlite_file(tmp_path):
     assert code == 0 and out.strip() != "empty"
 
 
+async def test_db_downgrade_goes_back_and_upgrade_returns(tmp_path):
+    env = newsbot_env(NEWSBOT_DATABASE__URL=f"sqlite+aiosqlite:///{tmp_path / 'n.db'}")
+    assert (await newsbot("db", "upgrade", env=env))[0] == 0
+    head = (await newsbot("db", "current", env=env))[1].strip()
+    code, _, err = await newsbot("db", "downgrade", "0099", env=env)
+    assert code == 2 and "no schema revision '0099'" in err and "0001" in err
+    code, out, err = await newsbot("db", "downgrade", "0001", env=env)
+    assert code == 0, err
+    assert out.strip() == f"database at 0001 (was {head})"
+    assert (await newsbot("db", "current", env=env))[1].strip() == "0001"
+    code, out, _ = await newsbot("db", "upgrade", env=env)
+    assert code == 0 and out.strip() == f"database at {head} (was 0001)"
+
+
 async def test_unreachable_database_is_a_runtime_error():
     env = newsbot_env(NEWSBOT_DATABASE__URL="postgresql+asyncpg://nobody@127.0.0.1:1/none")
     code, _, err = await newsbot("feeds", "list", env=env)

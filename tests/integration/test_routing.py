@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 from bot.pipeline.process import StoryProcessor
 from bot.pipeline.route import SubscriptionCache
 from bot.settings import StoriesSettings
-from bot.storage.models import items, outbox, stories, subscriptions
+from bot.storage.models import briefs, items, outbox, stories, subscriptions
 from bot.types import FeedConfig, ItemData
 
 NOW = datetime(2024, 5, 14, 20, 0, tzinfo=UTC)      # 01:00 in Dushanbe (UTC+5): quiet hours there
@@ -113,11 +113,14 @@ async def test_one_row_per_destination_with_digest_quiet_hours_and_pause(storage
     assert len({r["dedupe_key"] for r in got}) == 4
     async with storage.read() as tx:
         story = (await tx.conn.execute(select(stories))).mappings().one()
-    for r in got:
-        payload = r["payload"]
-        assert payload["brief"] == story["brief"] and payload["brief"]["headline"] == CLOSURE.title
-        assert payload["story_id"] == story["id"] and payload["subscription_id"] == r["subscription_id"]
-        assert payload["explanation"] and all("central-asia" in e for e in payload["explanation"])
+        [brief] = (await tx.conn.execute(select(briefs))).mappings().all()
+        claimed = await tx.claim_outbox(now=NOW + timedelta(hours=12), owner="t", lease_s=60, limit=10)
+    assert (brief["story_id"], brief["version"], brief["brief"]) == (story["id"], 1, story["brief"])
+    for r in got:                 # the rows point at the story's one brief; claiming puts it in the payload
+        assert (r["brief_id"], r["payload"]) == (brief["id"], {})
+        assert r["dedupe_key"] == f"alert:{story['id']}:{r['platform']}:{r['address']}"
+    assert len(claimed) == 3 and all(c["payload"] == {"brief": story["brief"]} for c in claimed)
+    assert story["brief"]["headline"] == CLOSURE.title
 
 
 async def test_changes_of_subscriptions_apply_at_the_next_poll(storage, feed, subs, processor):
@@ -176,7 +179,8 @@ async def test_a_story_lost_to_a_rolled_back_transaction_does_not_break_the_next
 
     await poll(storage, processor, feed, [CLOSURE_AGAIN])
 
-    got = await rows(storage, address="stdout")
+    async with storage.begin() as tx:
+        got = [r for r in await tx.claim_outbox(now=NOW, owner="t", lease_s=60, limit=10) if r["address"] == "stdout"]
     assert len(got) == 1 and got[0]["payload"]["brief"]["headline"] == CLOSURE_AGAIN.title
 
 
@@ -193,3 +197,29 @@ async def test_enqueue_skips_existing_keys_and_takes_plain_dict_payloads(storage
     async with storage.begin() as tx:
         [claimed] = await tx.claim_outbox(now=NOW, owner="t", lease_s=60, limit=1)
     assert claimed["dedupe_key"] == "notice:1:console:stdout"
+
+
+async def test_index_entries_of_a_rolled_back_savepoint_never_join_a_story_that_reuses_their_ids(
+        storage, feed, subs, processor):
+    """SQLite hands a rolled-back story's id to the next story: the processor must have
+    forgotten the rolled-back items by then, or their near-duplicates would join that
+    unrelated story and no one would be alerted."""
+    class Abort(Exception):
+        pass
+
+    async with storage.begin() as tx:
+        with pytest.raises(Abort):
+            async with tx.conn.begin_nested():           # as GroupCommit isolates a feed's work
+                new, _ = await tx.store_items(feed.id, [WEATHER, CLOSURE], now=NOW)
+                await processor.process(tx, feed, new, [], NOW, None)
+                raise Abort
+    await poll(storage, processor, feed, [DRILLS])
+    await poll(storage, processor, feed, [CLOSURE_AGAIN])
+
+    async with storage.read() as tx:
+        linked = dict((await tx.conn.execute(select(items.c.key, items.c.story_id))).all())
+        titles = dict((await tx.conn.execute(select(stories.c.id, stories.c.title))).all())
+    assert "closure-1" not in linked and "weather-1" not in linked and linked["drills-1"] != linked["closure-2"]
+    assert titles[linked["closure-2"]] == CLOSURE_AGAIN.title
+    alerts = await rows(storage, address="stdout")
+    assert sorted(r["story_id"] for r in alerts) == sorted([linked["drills-1"], linked["closure-2"]])

@@ -31,7 +31,7 @@ from bot.storage.models import items, matches, outbox
 from tests.support.feedserver import FeedServer
 
 ROOT = Path(__file__).resolve().parents[2]
-END = re.compile(r"^── end (alert:console:stdout:\d+) ──$", re.M)
+END = re.compile(r"^── end (alert:\d+:console:stdout) ──$", re.M)
 
 
 @dataclass
