@@ -41,8 +41,12 @@ his her its their after before when while according if as for on last earlier la
 его ее их мы я ранее также кроме вместе
 """.split())
 
+# Terminal punctuation ("[.!?]+" or "…"), closing quotes/brackets, space, then an opening
+# upper-case letter or digit. The punctuation is spelled "[.!?…]" then more of "[.!?]" unless
+# it was "…": the same matches as "(?:[.!?]+|…)", but a pattern that opens with a character
+# class lets the regex engine skip ahead to candidates, about four times faster.
 _BOUNDARY = re.compile(
-    r"""(?P<end>(?:[.!?]+|…)[»"”’')\]]*)   # terminal punctuation, closing quotes/brackets
+    r"""(?P<end>[.!?…](?:(?<!…)[.!?]*)?[»"”’')\]]*)   # terminal punctuation, closing quotes/brackets
         (?P<space>\s+)
         (?=[«"“'(\[]?[A-ZА-ЯЁ0-9])         # next sentence opens upper-case / digit
     """, re.VERBOSE)
@@ -51,6 +55,7 @@ _WORD_BEFORE = re.compile(r"([\w.-]+)$")
 _INITIAL = re.compile(r"^[A-ZА-ЯЁ]$")
 _NEXT_WORD = re.compile(r"[«\"“'(\[]?([\w-]+)")
 _OPEN_QUOTES = {"«": "»", "“": "”"}
+_QUOTES = ("«", "“", '"')             # a paragraph without these has no open quotation
 
 
 def split_sentences(text: str) -> list[str]:
@@ -66,9 +71,10 @@ def split_sentences(text: str) -> list[str]:
 def _split_paragraph(para: str) -> list[str]:
     sentences: list[str] = []
     start = 0
+    quoted = any(q in para for q in _QUOTES)
     for m in _BOUNDARY.finditer(para):
         cut = m.end("end")
-        if _is_boundary(para, start, m.start("end"), m.group("end"), m.end(), cut):
+        if _is_boundary(para, start, m.start("end"), m.group("end"), m.end(), cut, quoted):
             sentence = para[start:cut].strip()
             if sentence:
                 sentences.append(sentence)
@@ -80,15 +86,15 @@ def _split_paragraph(para: str) -> list[str]:
 
 
 def _is_boundary(para: str, start: int, end_pos: int, punct: str, next_pos: int,
-                 cut: int) -> bool:
-    if cut - start < 300 and _inside_quote(para[start:cut]):
+                 cut: int, quoted: bool) -> bool:
+    if quoted and cut - start < 300 and _inside_quote(para[start:cut]):
         return False
     if not punct.startswith("."):
         return True
     if punct.startswith("...") or punct.rstrip(".") != "":
         return True                                    # ellipsis, or 'said "no." Then'
 
-    before = _WORD_BEFORE.search(para, start, end_pos)
+    before = _word_before(para, start, end_pos)
     if before is None:
         return True
     word = before.group(1)
@@ -105,6 +111,17 @@ def _is_boundary(para: str, start: int, end_pos: int, punct: str, next_pos: int,
         nxt = _NEXT_WORD.match(para, next_pos)
         return bool(nxt) and nxt.group(1).lower() in _OPENERS
     return True
+
+
+def _word_before(para: str, start: int, end: int) -> re.Match[str] | None:
+    """`_WORD_BEFORE.search(para, start, end)`: the run of word characters, dots and hyphens that
+    ends at `end`. Searched in the last 32 characters first: a search from `start` tries every
+    position of the sentence; only a run that fills the whole window needs the long search."""
+    low = max(start, end - 32)
+    found = _WORD_BEFORE.search(para, low, end)
+    if found is not None and found.start() == low and low > start:
+        found = _WORD_BEFORE.search(para, start, end)
+    return found
 
 
 def _after_year(para: str, pos: int) -> bool:

@@ -283,15 +283,15 @@ class StoryProcessor:
                 self.index.add(item_id, story.id, sig, published)
         await tx.insert_matches_many([(item_id, s.id, found) for item_id, s, found, *_ in call.items], now)
         await tx.link_items_to_stories([(item_id, s.id, raw) for item_id, s, _, raw, *_ in call.items])
-        call.rows = [batch.outbox_row(sub, story.id, brief_of[(story.key, version)], kind=kind, version=version)
-                     for sub, story, version, kind in call.routes]
+        call.rows = batch.outbox_rows([(sub, story.id, brief_of[story.key, version], kind, version)
+                                       for sub, story, version, kind in call.routes])
         call.queued = await self._enqueue(tx, call.rows)
         self.recent.seen([(s.id, s.title, s.link, tuple(sorted(s.watchlists))) for s in call.stories.values()])
 
     async def _subscriptions(self, batch: Routing, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
         return await batch.subscriptions(watchlists, sub_ids)
 
-    async def _enqueue(self, tx: SqlTx, rows: list[dict]) -> int:
+    async def _enqueue(self, tx: SqlTx, rows: list[tuple]) -> int:
         return await tx.enqueue(rows)
 
 
@@ -350,7 +350,7 @@ class _Call:
         self.stories: dict[int, _Story] = {}
         self.items: list[tuple[int, _Story, Sequence[Match], bytes, datetime, Signature]] = []
         self.routes: list[tuple[Subscription, _Story, int, str]] = []
-        self.rows: list[dict] = []
+        self.rows: list[tuple] = []
         self.queued = 0
 
     async def story(self, tx: SqlTx, ref: int) -> _Story | None:

@@ -10,7 +10,8 @@
   calls (re-read every `ttl_s` seconds; this processor's own stories put in front).
 - `Routing`: one call's reads (subscriptions through the cache, recent stories,
   kept current as the call opens and grows stories) and its outbox rows.
-- `alert_key`: the outbox dedupe key of a story's alert to one destination.
+- Outbox dedupe keys: `alert:<story>:<platform>:<address>` and
+  `update:<story>:<platform>:<address>:v<version>` (tx_outbox.first_message_id finds an alert by its key).
 
 What it does not do: decide which stories open or join (`process`), or send
 anything (`deliver`).
@@ -143,21 +144,23 @@ class Routing:
             rest = [r for r in self._recent if r[0] != story_id]
             self._recent = [(story_id, title, link, tuple(sorted(set(watchlists)))), *rest][:ZOOM_SCAN]
 
-    def outbox_row(self, sub: Subscription, story_id: int, brief_id: int, *, kind: str, version: int) -> dict:
-        """The row that sends brief `brief_id` of the story to `sub`'s destination. Its key starts with
-        the story id (new keys append to the unique index) and names the destination, so a
-        destination gets one alert per story and one message per update version."""
-        status, not_before = "pending", self.now
-        if sub.mode == "digest":
-            status = "digest"
-        elif sub.quiet:
-            not_before = self._quiet_until(sub.quiet, sub.timezone)
-        key = alert_key(story_id, sub.platform, sub.address) + (f":v{version}" if kind == "update" else "")
-        if kind != "alert":
-            key = kind + key[5:]
-        return dict(dedupe_key=key, subscription_id=sub.id, story_id=story_id, brief_id=brief_id,
-                    platform=sub.platform, address=sub.address, kind=kind, payload=EMPTY, status=status,
-                    not_before=not_before, attempts=0, created_at=self.now)
+    def outbox_rows(self, routes: Sequence[tuple[Subscription, int, int, str, int]]) -> list[tuple]:
+        """The outbox rows (tuples in tx_outbox.OUTBOX_COLUMNS order) that send each route's brief:
+        (subscription, story id, brief id, kind, version). A row's key starts with the story id (new
+        keys append to the unique index) and names the destination, so a destination gets one
+        alert per story and one message per update version."""
+        now, rows = self.now, []
+        for sub, story_id, brief_id, kind, version in routes:
+            status, not_before = "pending", now
+            if sub.mode == "digest":
+                status = "digest"
+            elif sub.quiet:
+                not_before = self._quiet_until(sub.quiet, sub.timezone)
+            key = (f"alert:{story_id}:{sub.platform}:{sub.address}" if kind == "alert"
+                   else f"{kind}:{story_id}:{sub.platform}:{sub.address}:v{version}")
+            rows.append((key, sub.id, story_id, brief_id, sub.platform, sub.address, kind, EMPTY, status,
+                         not_before, 0, now))
+        return rows
 
     def _quiet_until(self, quiet: str, zone: str) -> datetime:
         """When quiet hours `quiet` in time zone `zone` end, or now if they are not on (or invalid)."""
@@ -172,11 +175,6 @@ class Routing:
 
 
 EMPTY = JsonText("{}")
-
-
-def alert_key(story_id: int, platform: str, address: str) -> str:
-    """The dedupe key of the story's alert to a destination: `alert:<story>:<platform>:<address>`."""
-    return f"alert:{int(story_id)}:{platform}:{address}"
 
 
 def sub_ids_of(found: Sequence[Match]) -> list[int]:

@@ -34,18 +34,23 @@ class OutboxQueries:
     async def enqueue(self, rows: Sequence[dict]) -> int:
         """Insert outbox rows; a row whose dedupe_key exists already is skipped. Returns rows inserted.
 
-        A row's payload is a JSON-able dict, or `JsonText` (already serialized). Rows with
-        other columns go in with one statement per set of columns; rows with exactly the
-        usual columns (OUTBOX_COLUMNS) with one statement: an executemany
+        A row is a dict, or a tuple of the OUTBOX_COLUMNS values in their order (what routing
+        makes: a story gives a hundred rows). A payload is a JSON-able dict, or `JsonText`
+        (already serialized). Rows with other columns go in with one statement per set of
+        columns; rows with exactly the usual columns with one statement: an executemany
         in driver SQL on SQLite, one INSERT … SELECT FROM unnest(arrays) on PostgreSQL.
         SQLAlchemy's per-row parameter handling and JSON encoding cost more than the
         database's own work for the hundred rows a story gives. Datetimes pass through
         SQLAlchemy's bind processor, so they are stored as SQLAlchemy stores them.
         """
-        usual = [r for r in rows if r.keys() == _OUTBOX_KEYS]
+        usual: list[tuple] = []
         other: dict[frozenset, list[dict]] = {}
         for r in rows:
-            if r.keys() != _OUTBOX_KEYS:            # one statement per set of columns
+            if isinstance(r, tuple):
+                usual.append(r)
+            elif r.keys() == _OUTBOX_KEYS:
+                usual.append(_as_tuple(r))
+            else:                                   # one statement per set of columns
                 other.setdefault(frozenset(r), []).append(_json_payload(r))
         inserted = 0
         if usual:
@@ -56,7 +61,7 @@ class OutboxQueries:
             inserted += len(res.all())
         return inserted
 
-    async def _enqueue_sqlite(self, rows: Sequence[dict]) -> int:
+    async def _enqueue_sqlite(self, rows: Sequence[tuple]) -> int:
         dialect = self.conn.dialect
         stamp = outbox.c.created_at.type.dialect_impl(dialect).bind_processor(dialect)
         stamps: dict[datetime, str] = {}
@@ -64,13 +69,13 @@ class OutboxQueries:
         def ts(v: datetime) -> str:
             return stamps.get(v) or stamps.setdefault(v, stamp(_as_utc(v)))
         # a story's hundred rows share their times and payload: convert each once, the rest in C
-        params = [(*_row_head(r), p if isinstance(p := r["payload"], JsonText) else json.dumps(p), r["status"],
-                   ts(r["not_before"]), r["attempts"], ts(r["created_at"])) for r in rows]
+        params = [(*r[:7], p if isinstance(p := r[7], JsonText) else json.dumps(p), r[8], ts(r[9]), r[10],
+                   ts(r[11])) for r in rows]
         result = await self.conn.exec_driver_sql(_OUTBOX_SQLITE, params)     # one executemany
         return result.rowcount
 
-    async def _enqueue_pg(self, rows: Sequence[dict]) -> int:
-        params = {col: [r[col] for r in rows] for col in OUTBOX_COLUMNS}
+    async def _enqueue_pg(self, rows: Sequence[tuple]) -> int:
+        params = {col: list(values) for col, values in zip(OUTBOX_COLUMNS, zip(*rows))}
         params["payload"] = [p if isinstance(p, JsonText) else json.dumps(p) for p in params["payload"]]
         params["not_before"] = [_aware(v) for v in params["not_before"]]
         params["created_at"] = [_aware(v) for v in params["created_at"]]
@@ -139,7 +144,7 @@ class OutboxQueries:
 
     async def first_message_id(self, story_id: int, platform: str, address: str) -> str | None:
         """The platform's id of the story's alert sent to this destination, which updates reply to.
-        Found by the alert's dedupe key (bot.pipeline.route.alert_key): one index lookup."""
+        Found by the alert's dedupe key (made by bot.pipeline.route.Routing.outbox_rows): one index lookup."""
         q = select(outbox.c.platform_message_id).where(
             outbox.c.dedupe_key == f"alert:{int(story_id)}:{platform}:{address}", outbox.c.status == "sent")
         return (await self.conn.execute(q)).scalar_one_or_none()    # a moved chat's old messages: none
@@ -160,11 +165,10 @@ class OutboxQueries:
         return (sqlite_insert if self.dialect == "sqlite" else pg_insert)(table)
 
 
-OUTBOX_COLUMNS = ("dedupe_key", "subscription_id", "story_id", "brief_id", "platform", "address", "kind", "payload", "status",
-                  "not_before", "attempts", "created_at")
+OUTBOX_COLUMNS = ("dedupe_key", "subscription_id", "story_id", "brief_id", "platform", "address", "kind",
+                  "payload", "status", "not_before", "attempts", "created_at")
 _OUTBOX_KEYS = frozenset(OUTBOX_COLUMNS)
-assert OUTBOX_COLUMNS[7:] == ("payload", "status", "not_before", "attempts", "created_at")
-_row_head = itemgetter(*OUTBOX_COLUMNS[:7])
+_as_tuple = itemgetter(*OUTBOX_COLUMNS)
 _OUTBOX_SQLITE = (f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))}) "
                   "ON CONFLICT (dedupe_key) DO NOTHING")
 _PG_ARRAYS = dict(dedupe_key=Text, subscription_id=BigInteger, story_id=BigInteger, brief_id=BigInteger, platform=Text, address=Text,
