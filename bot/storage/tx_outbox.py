@@ -79,7 +79,7 @@ class OutboxQueries:
         params["payload"] = [p if isinstance(p, JsonText) else json.dumps(p) for p in params["payload"]]
         params["not_before"] = [_aware(v) for v in params["not_before"]]
         params["created_at"] = [_aware(v) for v in params["created_at"]]
-        return len((await self.conn.execute(_OUTBOX_PG, params)).all())
+        return (await self.conn.execute(_OUTBOX_PG, params)).rowcount
 
     async def claim_outbox(self, *, now: datetime, owner: str, lease_s: float, limit: int,
                            platforms: Sequence[str] = ("console", "telegram", "slack")) -> list[Mapping]:
@@ -178,7 +178,7 @@ _OUTBOX_PG = text(
     f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) "
     f"SELECT {', '.join('r.payload::json' if c == 'payload' else 'r.' + c for c in OUTBOX_COLUMNS)} "
     f"FROM unnest({', '.join(':' + c for c in OUTBOX_COLUMNS)}) AS r({', '.join(OUTBOX_COLUMNS)}) "
-    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id"
+    "ON CONFLICT (dedupe_key) DO NOTHING"
 ).bindparams(*(bindparam(c, type_=ARRAY(t)) for c, t in _PG_ARRAYS.items()))
 
 

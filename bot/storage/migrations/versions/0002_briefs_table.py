@@ -6,6 +6,9 @@ Rows queued before this migration keep their brief in `payload` and are still
 sent as they are. Every story's current brief is copied into `briefs`.
 `ix_outbox_dest` is dropped: its lookups are rare (a destination gone or moved)
 and served by `ix_outbox_due`'s status prefix, while every queued row paid for it.
+The outbox's foreign keys (story, subscription) are dropped: a row is a
+self-contained message; the keys cost a check per row (a trigger per row on
+PostgreSQL), and deleting a subscription searched the unindexed outbox.
 
 Revision ID: 0002
 Revises: 0001
@@ -43,8 +46,8 @@ def upgrade() -> None:
 
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.add_column(sa.Column('brief_id', Id, nullable=True))
-        batch_op.create_foreign_key(op.f('fk_outbox_brief_id_briefs'), 'briefs', ['brief_id'], ['id'],
-                                    ondelete='SET NULL')
+        batch_op.drop_constraint(op.f('fk_outbox_story_id_stories'), type_='foreignkey')
+        batch_op.drop_constraint(op.f('fk_outbox_subscription_id_subscriptions'), type_='foreignkey')
         batch_op.drop_index('ix_outbox_dest')
 
 
@@ -57,9 +60,15 @@ def downgrade() -> None:
     else:
         op.execute("UPDATE outbox SET payload = (payload::jsonb || jsonb_build_object('brief', b.brief::jsonb))::json "
                    "FROM briefs b WHERE b.id = outbox.brief_id")
+    op.execute("UPDATE outbox SET story_id = NULL WHERE story_id NOT IN (SELECT id FROM stories)")
+    op.execute("UPDATE outbox SET subscription_id = NULL "
+               "WHERE subscription_id NOT IN (SELECT id FROM subscriptions)")
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index('ix_outbox_dest', ['platform', 'address', 'status'], unique=False)
-        batch_op.drop_constraint(op.f('fk_outbox_brief_id_briefs'), type_='foreignkey')
+        batch_op.create_foreign_key(op.f('fk_outbox_story_id_stories'), 'stories', ['story_id'], ['id'],
+                                    ondelete='SET NULL')
+        batch_op.create_foreign_key(op.f('fk_outbox_subscription_id_subscriptions'), 'subscriptions',
+                                    ['subscription_id'], ['id'], ondelete='SET NULL')
         batch_op.drop_column('brief_id')
     with op.batch_alter_table('briefs', schema=None) as batch_op:
         batch_op.drop_index('ix_briefs_story')
