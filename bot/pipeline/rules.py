@@ -132,10 +132,16 @@ class RuleBook:
                 log.error("rule_invalid", rule=err.rule_id, error=str(err.error))
 
     def context_for(self, found: Sequence[Match], limit: int = 2) -> list[str]:
-        """The operator's "why it matters" lines for what matched: the highest-priority rules' first,
-        at most `limit` (a brief is short; the text's own significance sentence follows them)."""
+        """The operator's "why it matters" lines for what matched, at most `limit` (a brief is short;
+        the text's own significance sentence follows them). What the story is about comes first:
+        rules that matched in the headline, then by priority, then the one the text names first."""
+        def rank(m: Match) -> tuple:
+            in_title = [h.start for h in m.hits if h.field == "title"]
+            first = min(in_title) if in_title else min((h.start for h in m.hits), default=0)
+            return (not in_title, -m.priority, first)
+
         out: list[str] = []
-        for m in sorted(found, key=lambda m: -m.priority):
+        for m in sorted(found, key=rank):
             for line in m.why:
                 if line not in out:
                     out.append(line)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.test_telegram_run import (
+from tests.support.newsbot_run import (
     BORDER,
     DRILL,
     QUIET,

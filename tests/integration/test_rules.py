@@ -89,3 +89,17 @@ async def test_context_lines_come_from_the_matched_terms(tmp_path):
     rules.load()
     found = rules.matcher.match("Landslide on the Pamir highway", "")
     assert rules.context_for(found) == ["The Pamir highway is the main supply road of the eastern border."]
+
+
+async def test_why_it_matters_starts_with_what_the_headline_is_about(watchlist_dir):
+    rules = RuleBook(watchlist_dir)
+    rules.load()
+    found = rules.matcher.match("CSTO begins command drills near the Afghan border",
+                                "Troops from five member states gathered in Tajikistan, where the Taliban "
+                                "hold the other bank of the river.")
+    assert {m.rule_id.split("#")[0] for m in found} == {"watchlist:central-asia"} and len(found) >= 3
+    lines = rules.context_for(found)
+    assert lines[0].startswith("The CSTO is the Russia-led defence pact")
+    found = rules.matcher.match("Taliban and Tajik border guards trade fire",
+                                "The CSTO said it was watching the incident in Tajikistan.")
+    assert rules.context_for(found)[0].startswith("The Taliban have ruled Afghanistan")
