@@ -46,7 +46,7 @@ his her its their after before when while according if as for on last earlier la
 # it was "…": the same matches as "(?:[.!?]+|…)", but a pattern that opens with a character
 # class lets the regex engine skip ahead to candidates, about four times faster.
 _BOUNDARY = re.compile(
-    r"""(?P<end>[.!?…](?:(?<!…)[.!?]*)?[»"”’')\]]*)   # terminal punctuation, closing quotes/brackets
+    r"""(?P<end>[.!?…](?:(?<!…)[.!?]*)?[»"”’')\]]*)  # terminal punctuation, closing quotes
         (?P<space>\s+)
         (?=[«"“'(\[]?[A-ZА-ЯЁ0-9])         # next sentence opens upper-case / digit
     """, re.VERBOSE)
@@ -114,14 +114,10 @@ def _is_boundary(para: str, start: int, end_pos: int, punct: str, next_pos: int,
 
 
 def _word_before(para: str, start: int, end: int) -> re.Match[str] | None:
-    """`_WORD_BEFORE.search(para, start, end)`: the run of word characters, dots and hyphens that
-    ends at `end`. Searched in the last 32 characters first: a search from `start` tries every
-    position of the sentence; only a run that fills the whole window needs the long search."""
-    low = max(start, end - 32)
-    found = _WORD_BEFORE.search(para, low, end)
-    if found is not None and found.start() == low and low > start:
-        found = _WORD_BEFORE.search(para, start, end)
-    return found
+    """`_WORD_BEFORE.search(para, start, end)`, searched from the last space before `end`:
+    the run of word characters, dots and hyphens that ends at `end` cannot cross a space,
+    and a search from `start` would try every position of the sentence first."""
+    return _WORD_BEFORE.search(para, max(start, para.rfind(" ", start, end) + 1), end)
 
 
 def _after_year(para: str, pos: int) -> bool:

@@ -78,8 +78,8 @@ _CUES_LOW = re.compile(_CUES.pattern)
 # Any character outside the blocks checked by tests/unit/test_summarize.py
 # (Basic Latin to Latin Extended-B without "İ", "ı", "ſ"; Cyrillic; general
 # punctuation; currency and letter-like symbols).
-_UNSAFE = re.compile("[^\x00-\u012f\u0132-\u017e\u0180-\u024f\u0400-\u052f"
-                     "\u2000-\u206f\u20a0-\u20cf\u2100-\u214f]")
+_UNSAFE = re.compile(r"[^\x00-\u012f\u0132-\u017e\u0180-\u024f\u0400-\u052f"
+                     r"\u2000-\u206f\u20a0-\u20cf\u2100-\u214f]")
 # The last character of any _TRUNCATED match, when the sentence does not end with white space.
 _TRUNCATED_ENDS = ("]", ")", "»", "e", "E")
 

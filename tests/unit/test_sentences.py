@@ -38,6 +38,11 @@ CASES = [
     ("  many   spaces\tand\nnewlines here.  ", ["many spaces and newlines here."]),
     ("", []),
     ("...", ["..."]),
+    ("Wait…! Then he left.", ["Wait…!", "Then he left."]),
+    ("Prices rose.. Then fell?! Yes.", ["Prices rose..", "Then fell?!", "Yes."]),
+    ("At the Kharb-Maidon-Lakhsh-Rasht-Garm-Tavildara-Darband checkpoint. Then it closed.",
+     ["At the Kharb-Maidon-Lakhsh-Rasht-Garm-Tavildara-Darband checkpoint.", "Then it closed."]),
+    ("Troops from the U.S. The U.S. Army said so.", ["Troops from the U.S.", "The U.S. Army said so."]),
 ]
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+import bot.core.summarize as summarize_module
 from bot.core.summarize import clean_title, summarize
 from bot.types import SourceRef
 
@@ -141,3 +143,43 @@ def test_clean_title(raw: str, clean: str) -> None:
 def test_same_input_same_brief() -> None:
     article = load_article(ARTICLES / "ru_base.txt")
     assert summarize(**article) == summarize(**article)
+
+
+def test_letters_that_fold_unusually_are_matched_as_case_insensitive_patterns_match_them() -> None:
+    # "ſ" (long s) matches "s" and "İ" matches "i" case-insensitively, though their
+    # str.lower() does not give "s" and "i": such sentences take the slower, exact way.
+    brief = summarize(title="Clashes on the border", text=(
+        "The border closed on Monday after heavy clashes near the river crossing. "
+        "Don't forget to ſubſcribe for daily updates from the whole region. "
+        "Officials see a growing RİSK of more clashes along the frontier. "
+        "Traders said the market in the town stayed shut for the whole day."))
+    assert brief.lede == "The border closed on Monday after heavy clashes near the river crossing."
+    assert brief.why_it_matters == ("Officials see a growing RİSK of more clashes along the frontier.",)
+    assert brief.go_deeper == ("Traders said the market in the town stayed shut for the whole day.",)
+
+
+def test_lower_cased_matching_agrees_with_ignorecase_for_every_character_taken_the_fast_way() -> None:
+    # A sentence without `_UNSAFE` characters is matched lower-cased, without IGNORECASE.
+    # That is exact only while, for each of those characters, its lower case is one
+    # character that every literal and class of the patterns accepts exactly when
+    # IGNORECASE accepts the original; a new Python's Unicode tables could change that.
+    s = summarize_module
+    every = "".join(map(chr, range(0x110000)))
+    fast = s._UNSAFE.sub("", every)
+    lowered = [c.lower() for c in fast]
+    assert all(len(c) == 1 for c in lowered)
+    lowered = "".join(lowered)
+    sources = s._BOILERPLATE.pattern + s._BOILERPLATE_START.pattern + s._CUES.pattern
+    literals = [re.escape(c) for c in set(sources) if c == c.lower()]
+    classes = [r"\s", r"\w", r"\d", r"[^\W\d_]", r"[.,]", r"[:.]"]
+    for atom in literals + classes:
+        assert spans(atom, fast, re.IGNORECASE) == spans(atom, lowered), atom
+    for atom in classes:            # \b, and the words `_WORDS` finds, stay where they were
+        assert spans(atom, fast) == spans(atom, lowered), atom
+    assert [c.isdigit() for c in fast] == [c.isdigit() for c in lowered]
+    # a truncation marker ("[…]", "(…)", "read more »") can only end with one of these
+    assert set(re.findall(r"[\])»e]", every, re.IGNORECASE)) == set(s._TRUNCATED_ENDS)
+
+
+def spans(pattern: str, text: str, flags: int = 0) -> list[int]:
+    return [m.start() for m in re.finditer(pattern, text, flags)]
