@@ -34,10 +34,11 @@ import struct
 import zlib
 from bisect import bisect_right
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from bot.core.cluster_text import STOP_WORDS, dates, fold, is_title_case, skeleton, tokens
+from bot.core.cluster_text import KINDS, STOP_WORDS, dates, fold, is_title_case, skeleton, tokens
 
 __all__ = ["STOP_WORDS", "DEFAULT_THRESHOLD", "DEFAULT_WINDOW", "Signature", "SignatureError",
            "StoryCandidate", "StoryIndex", "assign_story", "fold", "is_material_update",
@@ -49,12 +50,16 @@ SHINGLE = 4
 LEDE_CHARS = 400
 MAX_KEYS = 80
 MAX_NAMES = 40
-WEIGHTS = (0.36, 0.18, 0.46)        # sketch, keys, names; same script — measured, see docs/briefs.md
-CROSS_WEIGHTS = (0.0, 0.40, 0.46)   # English ↔ Russian
+WEIGHTS = (0.36, 0.32, 0.32)        # sketch, keys, names; same script — measured, see docs/briefs.md
+CROSS_WEIGHTS = (0.0, 0.72, 0.16)   # English ↔ Russian
 DEFAULT_THRESHOLD = 0.32            # measured on tests/fixtures/cluster_pairs.yaml
 DEFAULT_WINDOW = timedelta(hours=72)
 NAME_SHRINK = 1
 _FULL = 1 << 32                     # above every CRC-32
+_HEAD = struct.Struct("<BBIHHHH")
+_NOT_LATIN = bytes(c for c in range(256) if not (65 <= c <= 90 or 97 <= c <= 122))
+KIND_MISMATCH = 0.8                 # both tell a kind of event, none the same: the score shrinks
+NUMBER_MISMATCH = 0.85              # both give 2+ numbers (not years), none the same: the score shrinks
 
 
 class SignatureError(ValueError):
@@ -69,23 +74,26 @@ class Signature:
     keys: tuple[int, ...]       # CRC-32 of concepts, stems and numbers, ascending
     names: tuple[int, ...]      # CRC-32 of name skeletons, numbers and dates, ascending
     script: int = 0             # 1: mostly Cyrillic
+    kinds: int = 0              # bits of the kinds of event the text tells of (cluster_text.KINDS)
+    numbers: tuple[int, ...] = ()   # the names' values that are numbers other than years
 
     def to_bytes(self) -> bytes:
-        """Version byte, script byte, three counts, then little-endian uint32 values."""
-        parts = (self.sketch, self.keys, self.names)
-        head = struct.pack("<BBHHH", FORMAT, self.script, *(len(p) for p in parts))
+        """Version byte, script byte, kinds, three counts, then little-endian uint32 values."""
+        parts = (self.sketch, self.keys, self.names, self.numbers)
+        head = _HEAD.pack(FORMAT, self.script, self.kinds, *(len(p) for p in parts))
         body = struct.pack(f"<{sum(len(p) for p in parts)}I", *(v for p in parts for v in p))
         return head + body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Signature:
-        if len(data) < 8 or data[0] != FORMAT:
+        if len(data) < _HEAD.size or data[0] != FORMAT:
             raise SignatureError("unknown signature format: recompute it with story_signature()")
-        n1, n2, n3 = struct.unpack_from("<HHH", data, 2)
-        if len(data) != 8 + 4 * (n1 + n2 + n3):
+        _, script, kinds, n1, n2, n3, n4 = _HEAD.unpack_from(data)
+        if len(data) != _HEAD.size + 4 * (n1 + n2 + n3 + n4):
             raise SignatureError("truncated signature: recompute it with story_signature()")
-        values = struct.unpack_from(f"<{n1 + n2 + n3}I", data, 8)
-        return cls(values[:n1], values[n1:n1 + n2], values[n1 + n2:], data[1])
+        values = struct.unpack_from(f"<{n1 + n2 + n3 + n4}I", data, _HEAD.size)
+        n12, n123 = n1 + n2, n1 + n2 + n3
+        return cls(values[:n1], values[n1:n12], values[n12:n123], script, kinds, values[n123:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +126,10 @@ def _lede(text: str) -> str:
 
 
 def _mostly_cyrillic(text: str) -> int:
-    cyrillic = sum(1 for c in text if "\u0400" <= c <= "\u04ff")
-    return int(cyrillic * 2 > sum(1 for c in text if c.isalpha()))
+    """More Cyrillic letters (UTF-8 lead bytes D0-D3) than Latin ones."""
+    data = text.encode()
+    cyrillic = data.count(b"\xd0") + data.count(b"\xd1") + data.count(b"\xd2") + data.count(b"\xd3")
+    return int(cyrillic > len(data.translate(None, _NOT_LATIN)))
 
 
 def story_signature(title: str, text: str) -> Signature:
@@ -128,19 +138,44 @@ def story_signature(title: str, text: str) -> Signature:
     toks = tokens(title, title_case=is_title_case(title)) + tokens(lede)
     words = [t.folded for t in toks if t.folded]
     sketch = tuple(sorted(_shingles(words))[:SKETCH_SIZE]) if words else ()
-    keys = {_crc(k) for t in toks for k in t.keys} | {_crc(t.folded) for t in toks if t.is_number}
-    names = {_crc("#" + t.folded) if t.is_number else _crc("@" + skeleton(t.root)[:6])
-             for t in toks if t.is_number or (t.is_name and not t.known and len(t.root) >= 3)}
-    names.update(_crc("%" + d) for d in dates(toks))
-    return Signature(sketch, tuple(sorted(keys)[:MAX_KEYS]), tuple(sorted(names)[:MAX_NAMES]),
-                     _mostly_cyrillic(title + lede))
+    keys: set[int] = set()
+    names: set[int] = set()
+    numbers: set[int] = set()
+    kinds = 0
+    for t in toks:
+        if t.is_number:
+            keys.add(_term_hash("", t.folded))
+            names.add(_term_hash("#", t.folded))
+            if not (len(t.folded) == 4 and t.folded[:2] in ("19", "20")):
+                numbers.add(_term_hash("#", t.folded))
+            continue
+        for k in t.keys:
+            keys.add(_term_hash("", k))
+            kinds |= KINDS.get(k, 0)
+        if t.is_name and not t.known and len(t.root) >= 3:
+            names.add(_name_hash(t.root))
+    names.update(_term_hash("%", d) for d in dates(toks))
+    kept = tuple(sorted(names)[:MAX_NAMES])
+    return Signature(sketch, tuple(sorted(keys)[:MAX_KEYS]), kept, _mostly_cyrillic(title + lede), kinds,
+                     tuple(sorted(numbers.intersection(kept))))
+
+
+@lru_cache(maxsize=100_000)
+def _term_hash(kind: str, term: str) -> int:
+    return zlib.crc32((kind + term).encode())
+
+
+@lru_cache(maxsize=50_000)
+def _name_hash(root: str) -> int:
+    return zlib.crc32(("@" + skeleton(root)[:6]).encode())
 
 
 def merge_signatures(a: Signature, b: Signature) -> Signature:
     """A story's signature after it gains an item: the union, kept compact."""
+    names = tuple(sorted(set(a.names).union(b.names))[:MAX_NAMES])
     return Signature(tuple(sorted(set(a.sketch).union(b.sketch))[:SKETCH_SIZE]),
                      tuple(sorted(set(a.keys).union(b.keys))[:MAX_KEYS]),
-                     tuple(sorted(set(a.names).union(b.names))[:MAX_NAMES]), a.script)
+                     names, a.script, a.kinds | b.kinds, tuple(sorted(set(names).intersection(a.numbers + b.numbers))))
 
 
 # ------------------------------------------------------------------ similarity
@@ -164,10 +199,13 @@ class _Probe:
             if both:
                 total += ws * _sketch_jaccard(a.sketch, b.sketch, both)
         if a.keys and b.keys:
-            inter = len(self.keys.intersection(b.keys))
-            total += wk * inter / (len(a.keys) + len(b.keys) - inter)
+            total += wk * 2 * len(self.keys.intersection(b.keys)) / (len(a.keys) + len(b.keys))
         if a.names and b.names:
-            total += wn * len(self.names.intersection(b.names)) / (min(len(a.names), len(b.names)) + NAME_SHRINK)
+            total += wn * 2 * len(self.names.intersection(b.names)) / (len(a.names) + len(b.names) + 2 * NAME_SHRINK)
+        if a.kinds and b.kinds and not a.kinds & b.kinds:
+            total *= KIND_MISMATCH
+        if len(a.numbers) > 1 and len(b.numbers) > 1 and self.names.isdisjoint(b.numbers):
+            total *= NUMBER_MISMATCH
         return total
 
 
@@ -216,15 +254,16 @@ class StoryIndex:
     with a signature, rare terms weighing more (inverse document frequency),
     and returns at most `limit`, at most `PER_STORY` of one story, so
     assign_story compares a handful instead of every item of the last days.
-    Postings are read rarest first; once `GATHER` entries have been read,
-    longer postings only add to entries already found, and terms in more than
-    a `COMMON` share of the entries ("taliban" in a Central Asia feed) are
-    skipped: they cannot tell stories apart. Feed it from storage on start,
-    `add()` each clustered item, `prune()` old entries.
+    Postings are read rarest first (names, numbers, dates, rare words): the
+    `MIN_TERMS` rarest, then more while they add up to at most `GATHER`
+    entries; a term in more than a `COMMON` share of the entries ("taliban"
+    in a Central Asia feed) is never read: it cannot tell stories apart, and
+    reading its thousands of entries was most of the cost. Feed it from
+    storage on start, `add()` each clustered item, `prune()` old entries.
     """
 
-    GATHER = 1500
-    REFINE = 100
+    GATHER = 500
+    MIN_TERMS = 3
     COMMON = 0.1
     PER_STORY = 3
 
@@ -263,7 +302,7 @@ class StoryIndex:
             self.remove(key)
         return len(old)
 
-    def candidates(self, sig: Signature, *, limit: int = 50) -> list[StoryCandidate]:
+    def candidates(self, sig: Signature, *, limit: int = 10) -> list[StoryCandidate]:
         total = len(self._entries)
         if not total:
             return []
@@ -271,21 +310,15 @@ class StoryIndex:
         found = sorted((p for p in map(get, _index_terms(sig)) if p), key=len)
         common = max(self.GATHER, total * self.COMMON)
         scores: dict[int, float] = {}
-        gathered, top = 0, None
-        for posting in found:
+        gathered = 0
+        for n, posting in enumerate(found):
             size = len(posting)
-            if size > common:
-                break
+            if size > common or (gathered + size > self.GATHER and n >= self.MIN_TERMS):
+                break                       # sorted by length: the rest are longer still
+            gathered += size
             weight = math.log(1 + total / size)
-            if gathered + size <= self.GATHER or not scores:
-                gathered += size
-                for key in posting:
-                    scores[key] = scores.get(key, 0.0) + weight
-            else:
-                if top is None:
-                    top = heapq.nlargest(self.REFINE, scores, key=scores.__getitem__)
-                for key in posting.intersection(top):
-                    scores[key] += weight
+            for key in posting:
+                scores[key] = scores.get(key, 0.0) + weight
         entries = self._entries
         out: list[StoryCandidate] = []
         per_story: dict[int, int] = {}
