@@ -34,6 +34,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from concurrent.futures import ProcessPoolExecutor
 import os
 import random
 import statistics
@@ -51,6 +52,8 @@ from sqlalchemy import func, select  # noqa: E402
 
 from bench.pipeline_data import ItemStream, Names, subscription_rows, write_watchlists  # noqa: E402
 from bench.poll_support import ScratchDatabase  # noqa: E402
+from bot.storage.sql import GroupCommit  # noqa: E402
+from bot.pipeline.poll import make_parse_pool  # noqa: E402
 from bot.core.match import compile_rules  # noqa: E402
 from bot.core.summarize import summarize as extractive_summarize  # noqa: E402
 from bot.log import configure_logging  # noqa: E402
@@ -146,7 +149,7 @@ class Result:
 
 
 async def run(url: str, *, label: str, items: int, watchlists: int, subs: int, baseline: bool,
-              seed: int, group: int, matched: float) -> Result:
+              seed: int, group: int, matched: float, inflight: int, pool=None) -> Result:
     rng = random.Random(seed)
     storage = await SqlStorage.open(url)
     try:
@@ -173,7 +176,15 @@ async def run(url: str, *, label: str, items: int, watchlists: int, subs: int, b
                 batches.append((feed, data, now))
             stages = Stages()
             processor = _processor(rules, stages, baseline)
-            seconds, cpu = await _process(storage, processor, batches, stages, group)
+            if pool is not None and not baseline:
+                processor.executor = pool
+                processor._in_pool = stages.timed_async("summarize", processor._in_pool)
+            if inflight:
+                seconds, cpu = await _process_as_poller(storage, processor, batches, stages, inflight)
+            else:
+                seconds, cpu = await _process(storage, processor, batches, stages, group)
+            if not stages.brief_ms:              # briefs were made by the worker processes: time some here
+                _time_briefs(processor, batches, stages)
         async with storage.read() as tx:
             c = tx.conn
             n_outbox = (await c.execute(select(func.count()).select_from(outbox))).scalar_one()
@@ -250,6 +261,49 @@ async def _process(storage: SqlStorage, processor: StoryProcessor, batches, stag
     return time.perf_counter() - t0, time.process_time() - cpu0
 
 
+async def _process_as_poller(storage: SqlStorage, processor: StoryProcessor, batches, stages: Stages,
+                             inflight: int) -> tuple[float, float]:
+    """Processes the batches as bot.pipeline.poll.Poller does: `inflight` feeds at a time, each
+    looking up its known items, preparing (match, summarize) and handing its write to the real
+    GroupCommit, which commits the feeds waiting for it together, each in a SAVEPOINT with the
+    processor's `process` in it. A feed prepares while others' writes are in the database.
+    Stage "store" is not split out: "route" is the wall time of the group commits (storing,
+    the clustering done in them, routing, writes and commit)."""
+    writer = GroupCommit(storage)
+    writer._commit = stages.timed_async("route", writer._commit)        # type: ignore[method-assign]
+    todo = iter(batches)
+    t0, cpu0 = time.perf_counter(), time.process_time()
+
+    async def feed_worker() -> None:
+        for feed, data, now in todo:            # a shared iterator: each batch goes to one worker
+            t = time.perf_counter()
+            async with storage.read() as tx:
+                known = await tx.known_items(feed.id, [d.key for d in data])
+            stages.seconds["known"] += time.perf_counter() - t
+            prepared = await processor.prepare(feed, data, {k: h for k, (_, h) in known.items()})
+
+            async def work(tx, values, new, updated, feed=feed, now=now, prepared=prepared):
+                if new or updated:
+                    await processor.process(tx, feed, new, updated, now, prepared)
+            await writer.write(feed.id, {"last_checked_at": now}, items=data, now=now, work=work, isolate=True)
+
+    await asyncio.gather(*(feed_worker() for _ in range(inflight)))
+    return time.perf_counter() - t0, time.process_time() - cpu0
+
+
+def _time_briefs(processor: StoryProcessor, batches, stages: Stages, limit: int = 1500) -> None:
+    """Time the extractive brief of up to `limit` matched items in this process (the run made
+    them in worker processes, where they are not timed)."""
+    for feed, data, _ in batches:
+        for d in data:
+            found = processor.rules.matcher.match(d.title, d.summary, language=d.language or feed.language)
+            if found and len(stages.brief_ms) < limit:
+                kwargs = processor._brief_args(feed, d, found, d.summary)
+                t = time.perf_counter()
+                extractive_summarize(**kwargs)
+                stages.brief_ms.append((time.perf_counter() - t) * 1000)
+
+
 def _savepoint(tx, group: int):
     return tx.conn.begin_nested() if group > 1 else contextlib.nullcontext()
 
@@ -265,15 +319,19 @@ _ORIGINAL: dict = {}
 
 
 def report(runs: list[Result], dialect: str, a: argparse.Namespace) -> None:
+    how = (f"{a.inflight} feeds in flight through the group commit" if a.inflight
+           else f"one feed at a time, {a.group} feed(s) per transaction")
     print(f"\n{dialect}: {a.watchlists} watchlists, {a.subscriptions} subscriptions, {FEED_ITEMS} items per feed, "
-          f"{a.group} feed(s) per transaction; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f"{how}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'run':<16}{'items':>7}{'items/s':>9}{'CPU µs':>8}{'matched':>9}{'stories':>8}{'outbox':>8}{'rows/s':>8}"
           + "".join(f"{s:>10}" for s in STAGES))
     for r in runs:
         print(f"{r.label:<16}{r.items:>7}{r.items_s:>9.0f}{r.cpu / r.items * 1e6:>8.0f}"
               f"{r.matched_items / r.items:>9.1%}{r.stories:>8}{r.outbox_rows:>8}{r.outbox_rows / r.seconds:>8.0f}"
               + "".join(f"{r.stages.seconds[s] / r.items * 1e6:>10.0f}" for s in STAGES))
-    print("(CPU µs and stages: per item; stages are wall time, route = routing, outbox and other writes, commit)")
+    print("(CPU µs and stages: per item; stages are wall time, route = routing, outbox and other writes, commit"
+          + ("; with feeds in flight, store is in route and route includes the clustering done in the commit)"
+             if a.inflight else ")"))
     ours, base, same = runs[0], _find(runs, "baseline"), _find(runs, "newsbot (same)")
     joined, wrong, split = ours.clustering
     print(f"clustering of the generated reports: {joined} of {ours.matched_items} matched items joined a story "
@@ -305,19 +363,31 @@ async def main() -> None:
     ap.add_argument("--subscriptions", type=int, default=10000)
     ap.add_argument("--database-url", help="a PostgreSQL server URL; a scratch database is created and dropped")
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--inflight", type=int, default=8,
+                    help="feeds in flight at once through the poller's group commit (0: one feed at a time, "
+                         "each in its own transaction, with storing and routing timed apart)")
+    ap.add_argument("--workers", type=int, default=-1,
+                    help="worker processes making briefs and signatures, as newsbot run does "
+                         "(-1: as many as cores, like fetch.parse_workers 0; 0: none, in this process)")
     ap.add_argument("--group", type=int, default=1,
-                    help="feeds per transaction (each in a savepoint), as the poller's group commit")
+                    help="with --inflight 0: feeds per transaction, each in a savepoint")
     ap.add_argument("--matched", type=float, default=0.14,
                     help="share of generated events that mention a watched name (reports of them follow)")
     ap.add_argument("--log-level", default="warning")
     a = ap.parse_args()
     configure_logging(level=a.log_level)
-    kw = dict(watchlists=a.watchlists, subs=a.subscriptions, seed=a.seed, group=a.group, matched=a.matched)
+    kw = dict(watchlists=a.watchlists, subs=a.subscriptions, seed=a.seed, group=a.group, matched=a.matched,
+              inflight=a.inflight)
     runs: list[Result] = []
+    pool = make_parse_pool(0 if a.workers < 0 else a.workers) if a.workers else None
+    if pool is not None and not isinstance(pool, ProcessPoolExecutor):
+        pool.shutdown()
+        pool = None                               # one core: newsbot run makes briefs in its own process
     with tempfile.TemporaryDirectory() as tmp:
         dbs = ScratchDatabase(a.database_url, Path(tmp))
         try:
-            runs.append(await run(await dbs.create("newsbot"), label="newsbot", baseline=False, items=a.items, **kw))
+            runs.append(await run(await dbs.create("newsbot"), label="newsbot", baseline=False, items=a.items,
+                                  pool=pool, **kw))
             if a.baseline_items:
                 runs.append(await run(await dbs.create("same"), label="newsbot (same)", baseline=False,
                                       items=a.baseline_items, **kw))
@@ -325,6 +395,8 @@ async def main() -> None:
                                       items=a.baseline_items, **kw))
         finally:
             await dbs.drop_all()
+            if pool is not None:
+                pool.shutdown()
     report(runs, "postgresql" if a.database_url else "sqlite", a)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,6 +96,8 @@ class App:
         await self.rules.subscriptions_changed()
         self.processor = StoryProcessor(self.rules, stories=s.stories, summarize=self._summarizer())
         self.build_poller(self.processor)
+        if isinstance(self.parse_pool, ProcessPoolExecutor):     # briefs on another core than the event loop
+            self.processor.executor = self.parse_pool
         from bot.adapters.article import ArticleFetcher
         self.processor.articles = ArticleFetcher(
             self.fetcher, executor=self.parse_pool, timeout_s=s.summarizer.full_text_timeout,

@@ -6,7 +6,9 @@
 
 Summarizing happens before the transaction so that a slow summarizer (the
 optional LLM) or an article page (feeds with `full_text: true`, see
-`article_texts`) never holds the database's write lock; what needs the database
+`article_texts`) never holds the database's write lock; the extractive brief and
+the story signature of a feed's matched items are made in one job on the worker
+pool that parses feeds (`executor`, bot.core.brief_job), on another core; what needs the database
 (clustering against recent stories, Zoom out, routing) happens inside it, so
 items, matches, stories and outbox rows commit together or not at all.
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping, Sequence
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from bot.core.cluster import Signature, SignatureError, StoryIndex, assign_story, is_material_update, story_signature
+from bot.core.brief_job import brief_and_sign
 from bot.core.codec import brief_to_dict
 from bot.core.summarize import summarize as extractive_summarize
 from bot.core.timing import next_digest_at, parse_digest, parse_zone
@@ -77,11 +81,12 @@ class StoryProcessor:
     """Implements pipeline.poll.Processor."""
 
     def __init__(self, rules, *, stories: StoriesSettings, summarize: SummarizeFn = extractive,
-                 articles: ArticleFetcher | None = None) -> None:
+                 articles: ArticleFetcher | None = None, executor: Executor | None = None) -> None:
         self.rules = rules                  # bot.pipeline.rules.RuleBook: .matcher, .context_for(match)
         self.settings = stories
         self.summarize = summarize
         self.articles = articles            # None: briefs always come from the feed's own text
+        self.executor = executor            # worker processes for briefs and signatures (None: in this process)
         self.index = StoryIndex()
         self.subscriptions = SubscriptionCache()
         self.recent = RecentStories()
@@ -107,7 +112,7 @@ class StoryProcessor:
         matcher = self.rules.matcher
         forecast = self.settings.updates == "off" and (
             self.summarize is not extractive or (self.articles is not None and feed.full_text))
-        todo: list[tuple[ItemData, list[Match], Signature]] = []
+        todo: list[tuple[ItemData, list[Match], Signature | None]] = []
         for d in items:
             if known.get(d.key) == d.content_hash:
                 continue
@@ -115,15 +120,32 @@ class StoryProcessor:
             out.looked_at.add(d.key)
             if not found:
                 continue
-            sig = story_signature(d.title, d.summary)
-            if forecast and self._joins(sig, d.published):
+            sig = story_signature(d.title, d.summary) if forecast else None
+            if sig is not None and self._joins(sig, d.published):
                 out[d.key] = Prepared(tuple(found), None, sig)
             else:
                 todo.append((d, found, sig))
         texts = await article_texts(self.articles, feed, [d for d, _, _ in todo])
-        for (d, found, sig), text in zip(todo, texts):
-            out[d.key] = Prepared(tuple(found), await self._brief(feed, d, found, text), sig)
+        jobs = [(self._brief_args(feed, d, found, text), d.summary) for (d, found, _), text in zip(todo, texts)]
+        made = await self._in_pool(feed, jobs) if self.summarize is extractive else None
+        for i, ((d, found, sig), (kwargs, _)) in enumerate(zip(todo, jobs)):
+            if made is not None:
+                brief, sig = made[i]
+            else:
+                brief, sig = await self._brief(feed, d, kwargs), sig or story_signature(d.title, d.summary)
+            out[d.key] = Prepared(tuple(found), brief, sig)
         return out
+
+    async def _in_pool(self, feed: Feed, jobs: list) -> list[tuple[Brief, Signature]] | None:
+        """Briefs and signatures made by a worker process (`executor`), or None: no pool, no jobs,
+        or the pool failed (then the caller makes them here)."""
+        if self.executor is None or not jobs:
+            return None
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self.executor, brief_and_sign, jobs)
+        except Exception as exc:                    # noqa: BLE001 - a broken pool must not lose the items
+            log.warning("brief_worker_failed", feed_url=feed.url, error=f"{type(exc).__name__}: {exc}")
+            return None
 
     def _joins(self, sig: Signature, published: datetime | None) -> bool:
         """Whether the item would join a story of the index as it is now (a forecast)."""
@@ -132,10 +154,12 @@ class StoryProcessor:
         return assign_story(sig, published, self._candidates(sig), threshold=self.settings.threshold,
                             window=timedelta(seconds=self.settings.window)) is not None
 
-    async def _brief(self, feed: Feed, d: ItemData, found: Sequence[Match], text: str) -> Brief:
-        kwargs = dict(title=d.title, text=text, context=self.rules.context_for(found),
-                      matched_terms=_terms(found), language=d.language or feed.language, link=d.link,
-                      published=d.published, watchlist=_first_watchlist(found))
+    def _brief_args(self, feed: Feed, d: ItemData, found: Sequence[Match], text: str) -> dict:
+        return dict(title=d.title, text=text, context=self.rules.context_for(found), matched_terms=_terms(found),
+                    language=d.language or feed.language, link=d.link, published=d.published,
+                    watchlist=_first_watchlist(found))
+
+    async def _brief(self, feed: Feed, d: ItemData, kwargs: dict) -> Brief:
         try:
             return await self.summarize(**kwargs)
         except Exception:

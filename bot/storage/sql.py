@@ -33,6 +33,8 @@ from bot.types import Feed, FeedConfig, Item, ItemData
 
 log = structlog.get_logger(__name__)
 
+SQLITE_POOL = 5          # SQLite connections kept open: one writer at a time, the rest for reads
+
 
 class SqlStorage:
     """Owns the engine. Create with `await SqlStorage.open(url)`; close with `await close()`."""
@@ -44,6 +46,10 @@ class SqlStorage:
         # SQLite allows one writer at a time: serialise our own writers instead of
         # letting them spin on SQLITE_BUSY.
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        # ... and readers wait for one of the pool's kept connections: a connection beyond the
+        # pool is opened and closed for one read (a thread, its settings, a cold page cache),
+        # which under a hundred concurrent polls cost more than the reads themselves.
+        self._read_slots = asyncio.Semaphore(SQLITE_POOL - 1) if self.is_sqlite else None
 
     @classmethod
     async def open(cls, url: str, *, upgrade: bool = True, echo: bool = False) -> "SqlStorage":
@@ -51,6 +57,8 @@ class SqlStorage:
         kwargs: dict = {"echo": echo}
         if make_url(url).get_backend_name() == "postgresql":
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
+        elif make_url(url).database not in (None, "", ":memory:"):
+            kwargs.update(pool_size=SQLITE_POOL, max_overflow=10)
         engine = create_async_engine(url, **kwargs)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
@@ -94,7 +102,7 @@ class SqlStorage:
     @contextlib.asynccontextmanager
     async def read(self) -> AsyncIterator[SqlTx]:
         """A read-only connection (no write lock taken)."""
-        async with self.engine.connect() as conn:
+        async with self._read_slots or contextlib.nullcontext(), self.engine.connect() as conn:
             yield SqlTx(conn, self.dialect)
 
     # ------------------------------------------------------------------ feeds
