@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from structlog.testing import capture_logs
 from sqlalchemy import select, update
 
 from bot.pipeline.process import StoryProcessor
@@ -223,3 +224,25 @@ async def test_index_entries_of_a_rolled_back_savepoint_never_join_a_story_that_
     assert titles[linked["closure-2"]] == CLOSURE_AGAIN.title
     alerts = await rows(storage, address="stdout")
     assert sorted(r["story_id"] for r in alerts) == sorted([linked["drills-1"], linked["closure-2"]])
+
+
+async def test_briefs_made_in_worker_processes_are_those_made_here(storage, feed, subs, rulebook):
+    """newsbot run makes briefs and signatures in its worker pool; they must be exactly what the
+    processor would make itself, and a broken pool must not lose an item."""
+    from bot.pipeline.poll import make_parse_pool
+    here = StoryProcessor(rulebook, stories=StoriesSettings())
+    pool = make_parse_pool(2)
+    try:
+        pooled = StoryProcessor(rulebook, stories=StoriesSettings(), executor=pool)
+        items = [CLOSURE, CLOSURE_AGAIN, DRILLS, WEATHER]
+        want = await here.prepare(feed, items, {})
+        with capture_logs() as logs:
+            got = await pooled.prepare(feed, items, {})
+        assert not [e for e in logs if e["event"] == "brief_worker_failed"]
+        assert set(got) == set(want) == {"closure-1", "closure-2", "drills-1"}
+        assert all(got[k] == want[k] for k in want)               # matches, brief and signature
+    finally:
+        pool.shutdown()
+    with capture_logs() as logs:
+        assert (await pooled.prepare(feed, items, {})) == want     # the pool is gone: made here
+    assert [e["feed_url"] for e in logs if e["event"] == "brief_worker_failed"] == [feed.url]
