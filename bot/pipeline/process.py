@@ -273,17 +273,12 @@ class StoryProcessor:
             await self._route(batch, call, story, p.matches, kind="update")
 
     async def _route(self, batch: Routing, call: _Call, story: _Story, found: Sequence[Match], *, kind: str) -> None:
-        subs = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
+        dests = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
         muted = await batch.tx.muted(story.ref) if kind == "update" and story.ref > 0 else set()
-        seen: set[tuple[str, str]] = set()
         before = len(call.routes)
-        for sub in sorted(subs, key=lambda s: (s.mode != "instant", s.id)):
-            dest = (sub.platform, sub.address)
-            if dest in seen or dest in muted:
+        for sub in dests:                   # one per destination, its instant subscription first
+            if kind == "update" and (sub.mode != "instant" or (sub.platform, sub.address) in muted):
                 continue
-            if kind == "update" and sub.mode != "instant":
-                continue
-            seen.add(dest)
             call.routes.append((sub, story, story.version, kind))
         log.info("story_routed", story_id=story.ref, kind=kind, destinations=len(call.routes) - before)
 
@@ -313,7 +308,7 @@ class StoryProcessor:
         self.recent.seen([(s.id, s.title, s.link, tuple(sorted(s.watchlists))) for s in call.stories.values()])
 
     async def _subscriptions(self, batch: Routing, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
-        return await batch.subscriptions(watchlists, sub_ids)
+        return await batch.destinations(watchlists, sub_ids)
 
     async def _enqueue(self, tx: SqlTx, rows: list[tuple]) -> int:
         return await tx.enqueue(rows)

@@ -37,6 +37,8 @@ class SubscriptionCache:
         self._version = -1
         self._by_watchlist: dict[str, tuple[float, list[Subscription]]] = {}
         self._by_id: dict[int, tuple[float, Subscription | None]] = {}
+        self.generation = 0           # bumped whenever an entry changes: `destinations` memos expire
+        self.memo: dict[tuple[frozenset, frozenset], tuple[int, list[Subscription]]] = {}
 
     async def lookup(self, tx: SqlTx, watchlists: set[str], sub_ids: set[int]
                      ) -> tuple[dict[str, list[Subscription]], dict[int, Subscription]]:
@@ -46,10 +48,12 @@ class SubscriptionCache:
         if version != self._version:
             self._by_watchlist.clear()
             self._by_id.clear()
+            self.generation += 1
         fresh = now - self.ttl_s
         wl = {w for w in watchlists if self._by_watchlist.get(w, (fresh - 1,))[0] < fresh}
         ids = {i for i in sub_ids if self._by_id.get(i, (fresh - 1,))[0] < fresh}
         if wl or ids:
+            self.generation += 1
             rows = await tx.subscriptions_for(wl, ids)
             for w in wl:
                 self._by_watchlist[w] = (now, [s for s in rows if s.watchlist == w])
@@ -121,6 +125,26 @@ class Routing:
         out = {s.id: s for w in watchlists for s in self._by_watchlist.get(w, ())}
         out.update((i, self._by_id[i]) for i in sub_ids if i in self._by_id)
         return list(out.values())
+
+    async def destinations(self, watchlists: set[str], sub_ids: Sequence[int]) -> list[Subscription]:
+        """One subscription per destination among `subscriptions(watchlists, sub_ids)`: its instant
+        one if it has one, else its lowest id. Remembered across calls while the cache holds the
+        same entries (a story of a watchlist routes like the last one)."""
+        subs = await self.subscriptions(watchlists, sub_ids)
+        key = (frozenset(watchlists), frozenset(sub_ids))
+        memo = self.cache.memo.get(key)
+        if memo is not None and memo[0] == self.cache.generation:
+            return memo[1]
+        seen: set[tuple[str, str]] = set()
+        out = []
+        for sub in sorted(subs, key=lambda s: (s.mode != "instant", s.id)):
+            if (sub.platform, sub.address) not in seen:
+                seen.add((sub.platform, sub.address))
+                out.append(sub)
+        if len(self.cache.memo) > 4096:
+            self.cache.memo.clear()
+        self.cache.memo[key] = (self.cache.generation, out)
+        return out
 
     async def zoom_out(self, watchlists: Sequence[str], *, since: datetime,
                        limit: int = 3) -> list[tuple[str, str | None]]:

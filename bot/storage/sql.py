@@ -59,7 +59,7 @@ class SqlStorage:
             kwargs.update(pool_size=10, max_overflow=10, pool_pre_ping=True)
         elif make_url(url).database not in (None, "", ":memory:"):
             kwargs.update(pool_size=SQLITE_POOL, max_overflow=10)
-        engine = create_async_engine(url, **kwargs)
+        engine = create_async_engine(_one_trip(url), **kwargs)
         if engine.dialect.name == "sqlite":
             event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
             event.listen(engine.sync_engine, "begin", _sqlite_begin)
@@ -300,6 +300,16 @@ def _settle(w: _Write, error: BaseException | None) -> None:
         w.future.set_exception(error)
     else:
         w.future.set_result(w.result)
+
+
+def _one_trip(url: str):
+    """`sqlite+aiosqlite` URLs use the same driver with one trip to its thread per statement
+    (bot.storage.sqlite_driver)."""
+    u = make_url(url)
+    if u.drivername != "sqlite+aiosqlite":
+        return url
+    from bot.storage import sqlite_driver
+    return u.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
