@@ -37,11 +37,12 @@ from bot.core.codec import brief_to_dict
 from bot.core.summarize import summarize as extractive_summarize
 from bot.core.timing import next_digest_at, parse_digest, parse_zone
 from bot.pipeline.route import RecentStories, Routing, SubscriptionCache, sub_ids_of
+from bot.pipeline.touched import ProcessCall, TouchedStory
 from bot.settings import StoriesSettings
 from bot.storage.models import briefs as briefs_table
 from bot.storage.models import stories as stories_table
 from bot.storage.tx import SqlTx
-from bot.storage.tx_delivery import StoryRow, Subscription
+from bot.storage.tx_delivery import Subscription
 from bot.types import Brief, Feed, Item, ItemData, Match, SourceRef
 
 if TYPE_CHECKING:
@@ -188,7 +189,7 @@ class StoryProcessor:
         if not work:
             return
         batch = Routing(tx, now, [m for _, p in work for m in p.matches], self.subscriptions, self.recent)
-        call = _Call()
+        call = ProcessCall()
         for item, p in work:
             await self._matched(batch, call, feed, item, p)
         await self._write(batch, call)
@@ -219,7 +220,7 @@ class StoryProcessor:
             self._pruned_at = now
         self._watermark = now
 
-    async def _matched(self, batch: Routing, call: _Call, feed: Feed, item: Item, p: Prepared) -> None:
+    async def _matched(self, batch: Routing, call: ProcessCall, feed: Feed, item: Item, p: Prepared) -> None:
         now = batch.now
         sig = p.signature or story_signature(item.title, item.summary)
         window = timedelta(seconds=self.settings.window)
@@ -256,7 +257,7 @@ class StoryProcessor:
             matched_terms=_terms(found), language=item.language, link=item.link, published=item.published,
             watchlist=_first_watchlist(found))
 
-    async def _joined(self, batch: Routing, call: _Call, feed: Feed, item: Item, story: _Story, p: Prepared,
+    async def _joined(self, batch: Routing, call: ProcessCall, feed: Feed, item: Item, story: TouchedStory, p: Prepared,
                       source: dict, watchlists: list[str]) -> None:
         update = self.settings.updates == "on" and is_material_update(
             [story.title, *story.brief.get("go_deeper", []), story.brief.get("lede", "")],
@@ -272,7 +273,7 @@ class StoryProcessor:
         if update:
             await self._route(batch, call, story, p.matches, kind="update")
 
-    async def _route(self, batch: Routing, call: _Call, story: _Story, found: Sequence[Match], *, kind: str) -> None:
+    async def _route(self, batch: Routing, call: ProcessCall, story: TouchedStory, found: Sequence[Match], *, kind: str) -> None:
         dests = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
         muted = await batch.tx.muted(story.ref) if kind == "update" and story.ref > 0 else set()
         before = len(call.routes)
@@ -282,7 +283,7 @@ class StoryProcessor:
             call.routes.append((sub, story, story.version, kind))
         log.info("story_routed", story_id=story.ref, kind=kind, destinations=len(call.routes) - before)
 
-    async def _write(self, batch: Routing, call: _Call) -> None:
+    async def _write(self, batch: Routing, call: ProcessCall) -> None:
         """Give the call's new stories and briefs their ids, then write everything it decided."""
         tx, now = batch.tx, batch.now
         opened = [s for s in call.stories.values() if s.row is None]
@@ -312,88 +313,6 @@ class StoryProcessor:
 
     async def _enqueue(self, tx: SqlTx, rows: list[tuple]) -> int:
         return await tx.enqueue(rows)
-
-
-class _Story:
-    """A story one `process` call opened or added items to, as it will be written.
-
-    A story opened in the call has no id until `_write` reserves one; until then
-    `ref` (used in the index and logs) is a negative stand-in."""
-
-    def __init__(self, key: int, row: StoryRow | None, *, title: str, link: str | None, watchlists: Sequence[str],
-                 sources: Sequence[dict], item_count: int, version: int, brief: dict, signature: bytes | None,
-                 now: datetime) -> None:
-        self.key, self.row = key, row
-        self.id: int | None = row.id if row is not None else None
-        self.title, self.link = title, link
-        self.watchlists = set(watchlists)
-        self.sources = list(sources)
-        self.item_count, self.version, self.brief = item_count, version, brief
-        self.signature, self.now = signature, now
-        self.briefs: list[tuple[int, dict]] = [] if row is not None else [(version, brief)]
-
-    @property
-    def ref(self) -> int:
-        return self.id if self.id is not None else self.key
-
-    def add_item(self, source: dict, watchlists: Sequence[str], now: datetime) -> None:
-        if source.get("outlet") not in {s.get("outlet") for s in self.sources}:
-            self.sources.append(source)
-        self.watchlists.update(watchlists)
-        self.item_count += 1
-        self.now = now
-
-    def new_version(self, brief: dict) -> None:
-        self.version += 1
-        self.brief = brief
-        self.briefs.append((self.version, brief))
-
-    def insert_row(self) -> dict:
-        return dict(id=self.id, title=self.title, link=self.link, watchlists=sorted(self.watchlists),
-                    signature=self.signature, brief=self.brief, first_seen_at=self.now, last_item_at=self.now,
-                    item_count=self.item_count, sources=self.sources, version=self.version)
-
-    def update_row(self) -> dict:
-        row = dict(id=self.id, last_item_at=self.now, item_count=self.item_count, sources=self.sources,
-                   watchlists=sorted(self.watchlists))
-        if self.briefs:
-            row.update(brief=self.brief, version=self.version)
-        return row
-
-
-class _Call:
-    """What one `process` call decided: the stories it touched (by id, or by stand-in for new
-    ones), its items, and its routes (subscription, story, brief version, kind)."""
-
-    def __init__(self) -> None:
-        self.stories: dict[int, _Story] = {}
-        self.items: list[tuple[int, _Story, Sequence[Match], bytes, datetime, Signature]] = []
-        self.routes: list[tuple[Subscription, _Story, int, str]] = []
-        self.rows: list[tuple] = []
-        self.queued = 0
-
-    async def story(self, tx: SqlTx, ref: int) -> _Story | None:
-        """The story an item joins: touched earlier in this call, or read from the database."""
-        if ref in self.stories:
-            return self.stories[ref]
-        if ref < 0:
-            return None
-        row = await tx.story(ref)
-        if row is None:
-            return None
-        story = _Story(ref, row, title=row.title, link=row.link, watchlists=row.watchlists, sources=row.sources,
-                       item_count=row.item_count, version=row.version, brief=row.brief or {},
-                       signature=row.signature, now=row.last_item_at)
-        self.stories[ref] = story
-        return story
-
-    def open(self, *, title: str, link: str | None, watchlists: Sequence[str], brief: dict, signature: bytes,
-             source: dict, now: datetime) -> _Story:
-        key = -(len(self.stories) + 1)
-        story = _Story(key, None, title=title, link=link, watchlists=watchlists, sources=[source], item_count=1,
-                       version=1, brief=brief, signature=signature, now=now)
-        self.stories[key] = story
-        return story
 
 
 async def article_texts(articles: ArticleFetcher | None, feed: Feed, items: Sequence[ItemData]) -> list[str]:
