@@ -18,7 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from bot.storage.models import briefs, outbox
+from bot.storage.models import briefs, outbox, stories
 
 
 class JsonText(str):
@@ -96,14 +96,23 @@ class OutboxQueries:
         return await self._with_briefs(outbox.c.id.in_(ids))
 
     async def _with_briefs(self, where) -> list[Mapping]:
-        """Outbox rows, each payload with the brief its row points at (`brief_id`) put in as "brief"."""
-        q = (select(outbox, briefs.c.brief.label("_brief")).select_from(outbox.outerjoin(
-            briefs, briefs.c.id == outbox.c.brief_id)).where(where).order_by(outbox.c.id))
+        """Outbox rows, each payload with the brief its row points at (`brief_id`) put in as "brief".
+
+        The brief lists the outlets of its story as they are now: a story that other outlets
+        joined while its alert waited (quiet hours, a retry, a digest) shows all of them."""
+        q = (select(outbox, briefs.c.brief.label("_brief"), stories.c.sources.label("_sources"))
+             .select_from(outbox.outerjoin(briefs, briefs.c.id == outbox.c.brief_id)
+                          .outerjoin(stories, stories.c.id == briefs.c.story_id))
+             .where(where).order_by(outbox.c.id))
         out = []
         for r in (await self.conn.execute(q)).mappings():
-            row = {k: v for k, v in r.items() if k != "_brief"}
-            if r["_brief"] is not None:
-                row["payload"] = {**(row["payload"] or {}), "brief": r["_brief"]}
+            row = {k: v for k, v in r.items() if k not in ("_brief", "_sources")}
+            brief = r["_brief"]
+            if brief is not None:
+                now_known = r["_sources"] or []
+                if len(now_known) > len(brief.get("sources") or ()):
+                    brief = {**brief, "sources": now_known}
+                row["payload"] = {**(row["payload"] or {}), "brief": brief}
             out.append(row)
         return out
 

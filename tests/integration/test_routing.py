@@ -246,3 +246,20 @@ async def test_briefs_made_in_worker_processes_are_those_made_here(storage, feed
     with capture_logs() as logs:
         assert (await pooled.prepare(feed, items, {})) == want     # the pool is gone: made here
     assert [e["feed_url"] for e in logs if e["event"] == "brief_worker_failed"] == [feed.url]
+
+
+async def test_an_alert_that_waited_lists_the_outlets_that_reported_the_story_meanwhile(
+        storage, feed, subs, processor):
+    await storage.sync_feeds([FeedConfig(url="https://other.example/rss", title="Other Desk")], source="config",
+                             now=NOW)
+    other = next(f for f in await storage.list_feeds() if f.url == "https://other.example/rss")
+    await poll(storage, processor, feed, [CLOSURE])
+    await poll(storage, processor, other, [CLOSURE_AGAIN], now=NOW + timedelta(minutes=20))
+    assert await story_of(storage, "closure-1") == await story_of(storage, "closure-2")
+
+    async with storage.begin() as tx:              # the Slack channel's quiet hours end at 02:00 UTC
+        claimed = await tx.claim_outbox(now=datetime(2024, 5, 15, 2, 0, tzinfo=UTC), owner="t", lease_s=60,
+                                        limit=10)
+    quiet = next(r for r in claimed if r["address"] == "C0QUIET")
+    assert [s["outlet"] for s in quiet["payload"]["brief"]["sources"]] == ["Wire", "Other Desk"]
+    assert quiet["payload"]["brief"]["headline"] == CLOSURE.title        # the brief itself is the first one
