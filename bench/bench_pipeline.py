@@ -346,8 +346,10 @@ def report(runs: list[Result], dialect: str, a: argparse.Namespace) -> None:
               f"{r.matched_items / r.items:>9.1%}{r.stories:>8}{r.outbox_rows:>8}{r.outbox_rows / r.seconds:>8.0f}"
               + "".join(f"{r.stages.seconds[s] / r.items * 1e6:>10.0f}" for s in STAGES))
     print("(CPU µs and stages: per item; stages are wall time, route = routing, outbox and other writes, commit"
-          + ("; with feeds in flight, store is in route and route includes the clustering done in the commit)"
-             if a.inflight else ")"))
+          + ("; with feeds in flight, store is in route and route includes the clustering done in the commit"
+             if a.inflight else "")
+          + ("; with worker processes, summarize is the wait for their brief + signature job)"
+             if a.workers else ")"))
     mains = [r for r in runs if r.label.startswith("newsbot #")]
     ours = sorted(mains, key=lambda r: r.items_s)[len(mains) // 2]
     base, same = _find(runs, "baseline"), _find(runs, "newsbot (same)")
