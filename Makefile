@@ -23,8 +23,11 @@ poll: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP)
-	$(BIN)/python bench/run_all.py
+BENCHES = bench_poll bench_parse bench_match bench_summarize bench_cluster bench_pipeline bench_delivery \
+          bench_telegram bench_slack
+
+bench: $(STAMP)   # every benchmark in turn, default sizes (docs/benchmarks.md); several minutes
+	@for b in $(BENCHES); do echo "== bench/$$b.py"; $(BIN)/python bench/$$b.py || exit 1; done
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
