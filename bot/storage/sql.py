@@ -309,6 +309,9 @@ def _one_trip(url: str):
     if u.drivername != "sqlite+aiosqlite":
         return url
     from bot.storage import sqlite_driver
+    if not sqlite_driver.usable():
+        log.warning("sqlite_driver_fallback", reason="this aiosqlite has no Connection._execute")
+        return url
     return u.set(drivername=f"sqlite+{sqlite_driver.DRIVER}")
 
 

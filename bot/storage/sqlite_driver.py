@@ -124,4 +124,10 @@ class OneTripDialect(SQLiteDialect_aiosqlite):
         return OneTripDBAPI(__import__("aiosqlite"), __import__("sqlite3"))
 
 
+def usable() -> bool:
+    """Whether the installed aiosqlite has what this driver relies on (else: SQLAlchemy's own)."""
+    import aiosqlite
+    return callable(getattr(aiosqlite.Connection, "_execute", None))
+
+
 registry.register(f"sqlite.{DRIVER}", __name__, "OneTripDialect")
