@@ -38,7 +38,8 @@ from functools import lru_cache
 from datetime import datetime, timedelta
 from typing import Iterable, Sequence
 
-from bot.core.cluster_text import KINDS, STOP_WORDS, dates, fold, is_title_case, skeleton, tokens
+from bot.core.cluster_text import dates, fold, is_title_case, skeleton, tokens
+from bot.core.cluster_words import KINDS, STOP_WORDS
 
 __all__ = ["STOP_WORDS", "DEFAULT_THRESHOLD", "DEFAULT_WINDOW", "Signature", "SignatureError",
            "StoryCandidate", "StoryIndex", "assign_story", "fold", "is_material_update",
@@ -74,7 +75,7 @@ class Signature:
     keys: tuple[int, ...]       # CRC-32 of concepts, stems and numbers, ascending
     names: tuple[int, ...]      # CRC-32 of name skeletons, numbers and dates, ascending
     script: int = 0             # 1: mostly Cyrillic
-    kinds: int = 0              # bits of the kinds of event the text tells of (cluster_text.KINDS)
+    kinds: int = 0              # bits of the kinds of event the text tells of (cluster_words.KINDS)
     numbers: tuple[int, ...] = ()   # the names' values that are numbers other than years
 
     def to_bytes(self) -> bytes:
