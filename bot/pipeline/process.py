@@ -155,7 +155,7 @@ class StoryProcessor:
         return assign_story(sig, published, self._candidates(sig), threshold=self.settings.threshold,
                             window=timedelta(seconds=self.settings.window)) is not None
 
-    def _brief_args(self, feed: Feed, d: ItemData, found: Sequence[Match], text: str) -> dict:
+    def _brief_args(self, feed: Feed, d: ItemData | Item, found: Sequence[Match], text: str) -> dict:
         return dict(title=d.title, text=text, context=self.rules.context_for(found), matched_terms=_terms(found),
                     language=d.language or feed.language, link=d.link, published=d.published,
                     watchlist=_first_watchlist(found))
@@ -234,7 +234,7 @@ class StoryProcessor:
             if ref is not None:             # indexed by a transaction that was rolled back
                 self._gone.add(ref)
                 log.warning("story_missing", story_id=ref, feed_url=feed.url)
-            brief = p.brief or self._feed_brief(item, p.matches)
+            brief = p.brief or self._feed_brief(feed, item, p.matches)
             zoom = await batch.zoom_out(watchlists, since=now - timedelta(days=3))
             brief = dataclasses.replace(brief, zoom_out=tuple(zoom), sources=(SourceRef(**source_ref(source)),))
             story = call.open(title=brief.headline, link=item.link, watchlists=watchlists, brief=brief_to_dict(brief),
@@ -245,27 +245,25 @@ class StoryProcessor:
             await self._joined(batch, call, feed, item, story, p, source, watchlists)
         self.index.add(item.id, story.ref, sig, published)
         self._added.add(item.id)
-        call.items.append((item.id, story, p.matches, sig.to_bytes(), published, sig))
+        call.items.append((item.id, story, p.matches, published, sig))
 
     def _candidates(self, sig: Signature) -> list:
         found = self.index.candidates(sig)
         return [c for c in found if c.story_id not in self._gone] if self._gone else found
 
-    def _feed_brief(self, item: Item, found: Sequence[Match]) -> Brief:
-        return extractive_summarize(
-            title=item.title, text=item.summary, context=self.rules.context_for(found),
-            matched_terms=_terms(found), language=item.language, link=item.link, published=item.published,
-            watchlist=_first_watchlist(found))
+    def _feed_brief(self, feed: Feed, item: Item, found: Sequence[Match]) -> Brief:
+        """The extractive brief of an item's feed text (it was not summarized in `prepare`)."""
+        return extractive_summarize(**self._brief_args(feed, item, found, item.summary))
 
-    async def _joined(self, batch: Routing, call: ProcessCall, feed: Feed, item: Item, story: TouchedStory, p: Prepared,
-                      source: dict, watchlists: list[str]) -> None:
+    async def _joined(self, batch: Routing, call: ProcessCall, feed: Feed, item: Item, story: TouchedStory,
+                      p: Prepared, source: dict, watchlists: list[str]) -> None:
         update = self.settings.updates == "on" and is_material_update(
             [story.title, *story.brief.get("go_deeper", []), story.brief.get("lede", "")],
             f"{item.title}. {item.summary}")
         story.add_item(source, watchlists, batch.now)
         if update:
             sources = [SourceRef(**source_ref(s)) for s in story.sources]
-            brief = p.brief or self._feed_brief(item, p.matches)
+            brief = p.brief or self._feed_brief(feed, item, p.matches)
             brief = dataclasses.replace(brief, sources=tuple(_unique_sources(sources)), is_update=True)
             story.new_version(brief_to_dict(brief))
         batch.story_seen(story.ref, story.title, story.link, sorted(story.watchlists))
@@ -273,7 +271,8 @@ class StoryProcessor:
         if update:
             await self._route(batch, call, story, p.matches, kind="update")
 
-    async def _route(self, batch: Routing, call: ProcessCall, story: TouchedStory, found: Sequence[Match], *, kind: str) -> None:
+    async def _route(self, batch: Routing, call: ProcessCall, story: TouchedStory, found: Sequence[Match], *,
+                     kind: str) -> None:
         dests = await self._subscriptions(batch, {m.watchlist for m in found if m.watchlist}, sub_ids_of(found))
         muted = await batch.tx.muted(story.ref) if kind == "update" and story.ref > 0 else set()
         before = len(call.routes)
@@ -298,11 +297,11 @@ class StoryProcessor:
             [s.insert_row() for s in opened], [s.update_row() for s in call.stories.values() if s.row is not None],
             [dict(id=b_id, story_id=s.id, version=v, brief=b, created_at=now)
              for (s, v, b), b_id in zip(new_briefs, brief_ids)])
-        for item_id, story, _, _, published, sig in call.items:
+        for item_id, story, _, published, sig in call.items:
             if story.row is None:           # the index knew it by its stand-in id
                 self.index.add(item_id, story.id, sig, published)
         await tx.insert_matches_many([(item_id, s.id, found) for item_id, s, found, *_ in call.items], now)
-        await tx.link_items_to_stories([(item_id, s.id, raw) for item_id, s, _, raw, *_ in call.items])
+        await tx.link_items_to_stories([(item_id, s.id, sig.to_bytes()) for item_id, s, _, _, sig in call.items])
         call.rows = batch.outbox_rows([(sub, story.id, brief_of[story.key, version], kind, version)
                                        for sub, story, version, kind in call.routes])
         call.queued = await self._enqueue(tx, call.rows)

@@ -10,8 +10,7 @@
   calls (re-read every `ttl_s` seconds; this processor's own stories put in front).
 - `Routing`: one call's reads (subscriptions through the cache, recent stories,
   kept current as the call opens and grows stories) and its outbox rows.
-- Outbox dedupe keys: `alert:<story>:<platform>:<address>` and
-  `update:<story>:<platform>:<address>:v<version>` (tx_outbox.first_message_id finds an alert by its key).
+- Outbox dedupe keys: bot.storage.tx_outbox.outbox_key.
 
 What it does not do: decide which stories open or join (`process`), or send
 anything (`deliver`).
@@ -26,6 +25,7 @@ from typing import Callable, Sequence
 from bot.core.timing import TimingError, parse_quiet, parse_zone, quiet_until
 from bot.storage.tx import SqlTx
 from bot.storage.tx_delivery import JsonText, Subscription, subscriptions_version
+from bot.storage.tx_outbox import outbox_key
 from bot.types import Match
 
 
@@ -180,10 +180,8 @@ class Routing:
                 status = "digest"
             elif sub.quiet:
                 not_before = self._quiet_until(sub.quiet, sub.timezone)
-            key = (f"alert:{story_id}:{sub.platform}:{sub.address}" if kind == "alert"
-                   else f"{kind}:{story_id}:{sub.platform}:{sub.address}:v{version}")
-            rows.append((key, sub.id, story_id, brief_id, sub.platform, sub.address, kind, EMPTY, status,
-                         not_before, 0, now))
+            rows.append((outbox_key(kind, story_id, sub.platform, sub.address, version), sub.id, story_id, brief_id,
+                         sub.platform, sub.address, kind, EMPTY, status, not_before, 0, now))
         return rows
 
     def _quiet_until(self, quiet: str, zone: str) -> datetime:

@@ -68,11 +68,12 @@ class TouchedStory:
 
 class ProcessCall:
     """What one `process` call decided: the stories it touched (by id, or by stand-in for new
-    ones), its items, and its routes (subscription, story, brief version, kind)."""
+    ones), its items (id, story, matches, published, signature), and its routes (subscription,
+    story, brief version, kind)."""
 
     def __init__(self) -> None:
         self.stories: dict[int, TouchedStory] = {}
-        self.items: list[tuple[int, TouchedStory, Sequence[Match], bytes, datetime, Signature]] = []
+        self.items: list[tuple[int, TouchedStory, Sequence[Match], datetime, Signature]] = []
         self.routes: list[tuple[Subscription, TouchedStory, int, str]] = []
         self.rows: list[tuple] = []
         self.queued = 0
@@ -86,16 +87,16 @@ class ProcessCall:
         row = await tx.story(ref)
         if row is None:
             return None
-        story = TouchedStory(ref, row, title=row.title, link=row.link, watchlists=row.watchlists, sources=row.sources,
-                       item_count=row.item_count, version=row.version, brief=row.brief or {},
-                       signature=row.signature, now=row.last_item_at)
+        story = TouchedStory(ref, row, title=row.title, link=row.link, watchlists=row.watchlists,
+                             sources=row.sources, item_count=row.item_count, version=row.version,
+                             brief=row.brief or {}, signature=row.signature, now=row.last_item_at)
         self.stories[ref] = story
         return story
 
     def open(self, *, title: str, link: str | None, watchlists: Sequence[str], brief: dict, signature: bytes,
              source: dict, now: datetime) -> TouchedStory:
         key = -(len(self.stories) + 1)
-        story = TouchedStory(key, None, title=title, link=link, watchlists=watchlists, sources=[source], item_count=1,
-                       version=1, brief=brief, signature=signature, now=now)
+        story = TouchedStory(key, None, title=title, link=link, watchlists=watchlists, sources=[source],
+                             item_count=1, version=1, brief=brief, signature=signature, now=now)
         self.stories[key] = story
         return story

@@ -153,9 +153,9 @@ class OutboxQueries:
 
     async def first_message_id(self, story_id: int, platform: str, address: str) -> str | None:
         """The platform's id of the story's alert sent to this destination, which updates reply to.
-        Found by the alert's dedupe key (made by bot.pipeline.route.Routing.outbox_rows): one index lookup."""
+        Found by the alert's dedupe key (`outbox_key`): one index lookup."""
         q = select(outbox.c.platform_message_id).where(
-            outbox.c.dedupe_key == f"alert:{int(story_id)}:{platform}:{address}", outbox.c.status == "sent")
+            outbox.c.dedupe_key == outbox_key("alert", story_id, platform, address), outbox.c.status == "sent")
         return (await self.conn.execute(q)).scalar_one_or_none()    # a moved chat's old messages: none
 
     async def outbox_counts(self) -> dict[str, int]:
@@ -180,7 +180,8 @@ _OUTBOX_KEYS = frozenset(OUTBOX_COLUMNS)
 _as_tuple = itemgetter(*OUTBOX_COLUMNS)
 _OUTBOX_SQLITE = (f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)}) VALUES ({', '.join('?' * len(OUTBOX_COLUMNS))}) "
                   "ON CONFLICT (dedupe_key) DO NOTHING")
-_PG_ARRAYS = dict(dedupe_key=Text, subscription_id=BigInteger, story_id=BigInteger, brief_id=BigInteger, platform=Text, address=Text,
+_PG_ARRAYS = dict(dedupe_key=Text, subscription_id=BigInteger, story_id=BigInteger, brief_id=BigInteger,
+                  platform=Text, address=Text,
                   kind=Text, payload=Text, status=Text, not_before=DateTime(timezone=True), attempts=Integer,
                   created_at=DateTime(timezone=True))
 _OUTBOX_PG = text(
@@ -189,6 +190,14 @@ _OUTBOX_PG = text(
     f"FROM unnest({', '.join(':' + c for c in OUTBOX_COLUMNS)}) AS r({', '.join(OUTBOX_COLUMNS)}) "
     "ON CONFLICT (dedupe_key) DO NOTHING"
 ).bindparams(*(bindparam(c, type_=ARRAY(t)) for c, t in _PG_ARRAYS.items()))
+
+
+def outbox_key(kind: str, story_id: int, platform: str, address: str, version: int = 1) -> str:
+    """The dedupe key of a story's alert or update to one destination: `alert:<story>:<platform>:<address>`,
+    `update:<story>:<platform>:<address>:v<version>`. The story id first: a story's rows sit together
+    in the unique index, and new keys append to it."""
+    key = f"{kind}:{int(story_id)}:{platform}:{address}"
+    return key if kind == "alert" else f"{key}:v{version}"
 
 
 def _json_payload(row: dict) -> dict:
